@@ -1,0 +1,271 @@
+"""Settings: one table drives the defaults, the command line, the config file, the environment and the docs.
+
+Precedence, lowest first: built-in defaults < config file < TILESERVER_* environment < command line.
+Every value is checked once, at start-up; a bad one raises SettingError naming the setting and the value.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .errors import SettingError
+
+APP_NAME = "tileserver"
+ENV_PREFIX = "TILESERVER_"
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / f"{APP_NAME}.conf"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+    section: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    short: str | None = None
+    cli: bool = True  # False for settings only meaningful in a file or the environment
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _s(name: str, type_: type, default: Any, help: str, section: str, **kw: Any) -> Setting:
+    return Setting(name, type_, default, help, section, **kw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # server
+    _s("host", str, "127.0.0.1", "Address to bind; 0.0.0.0 to listen on every interface.", "server"),
+    _s("port", int, 8009, "TCP port to listen on.", "server", min=1, max=65535, short="-p"),
+    _s("root_path", str, "", "URL prefix when served behind a reverse proxy at a sub-path, e.g. /vis.", "server"),
+    _s("access_log", bool, False, "Log every request.", "server"),
+    _s("reload", bool, False, "Restart the server when the code changes (development only).", "server"),
+    _s("workers", int, 1, "Worker processes; more than 1 runs gunicorn with uvicorn workers.", "server",
+       min=1, max=256, short="-w"),
+    _s("graceful_timeout", float, 30.0, "Seconds a stopping worker is given to finish its requests.", "server",
+       min=0, max=3600),
+    _s("max_requests", int, 0, "Restart a worker after this many requests (0: never), against slow leaks.", "server",
+       min=0, max=10**9),
+    _s("max_requests_jitter", int, 0, "Random extra requests before such a restart, so workers do not restart together.",
+       "server", min=0, max=10**9),
+    _s("cors_origins", str, "", "Comma-separated origins allowed to call the API from another site (none by default).",
+       "server"),
+    _s("admin_pages", bool, True, "Serve /status, /status.json and /metrics.", "server"),
+    # image display defaults
+    _s("brightness", float, 0.0, "Default relative brightness (black level), BRT.", "image", min=-100, max=100),
+    _s("contrast", float, 1.0, "Default relative contrast, CNT.", "image", min=0, max=1000),
+    _s("color_saturation", float, 1.0, "Default colour saturation of colour-mixed images.", "image", min=0, max=5),
+    _s("gamma", float, 2.2, "Default display gamma of FITS images, GAM (rasters use 1).", "image", min=0.2, max=5),
+    _s("quality", int, 90, "Default JPEG quality, QLT.", "image", min=1, max=100),
+    _s("tile_size", int, 256, "Tile width and height in pixels.", "image", min=64, max=1024),
+    # paths and limits
+    _s("api_path", str, "/api", "Path of the IIP-style API.", "paths"),
+    _s("data_dir", str, "", "Folder of the images the server may serve; FIF paths are relative to it.", "paths",
+       short="-d"),
+    _s("extra_dir", str, "", "Folder of extra files (catalogs, region files) offered to the client.", "paths"),
+    _s("client_dir", str, "", "Folder of the web client (default: the one shipped with the package).", "paths"),
+    _s("template_dir", str, "", "Folder of the HTML templates (default: the shipped ones).", "paths"),
+    _s("doc_dir", str, "", "Folder of the built HTML manual (default: doc/_build/html when present).", "paths"),
+    _s("doc_path", str, "/manual", "URL path of the manual.", "paths"),
+    _s("max_region_tile_count", int, 1024, "Largest region snapshot, in full-resolution tiles covered.", "paths",
+       min=1, max=10**6),
+    _s("max_image_pixels", int, 2**31, "Largest image accepted, in pixels per channel.", "paths",
+       min=1, max=2**40),
+    _s("max_profile_length", int, 100_000, "Longest line profile, in pixels along the line.", "paths",
+       min=2, max=10**8),
+    _s("max_query_length", int, 4096, "Longest accepted API query string, in bytes.", "paths", min=256, max=65536),
+    _s("default_image", str, "", "Image the viewer shows when its URL names none (FIF path).", "paths"),
+    _s("no_browser", bool, False, "Do not open a web browser (quick-look mode).", "paths"),
+    # engine
+    _s("thread_count", int, os.cpu_count() or 1, "Threads used to build a pyramid.", "engine", min=1, max=256),
+    _s("max_concurrent_builds", int, 2, "Pyramid builds a worker runs at once; more wait, and past twice "
+       "that the server answers 503.", "engine", min=1, max=64),
+    # cache
+    _s("cache_dir", str, platformdirs.user_cache_dir(APP_NAME), "Folder of the pyramid disk cache.", "cache"),
+    _s("clear_cache", bool, False, "Empty the disk cache at start-up.", "cache"),
+    _s("max_cache_image_count", int, 100, "Most images kept in the disk cache.", "cache", min=1, max=10**6),
+    _s("max_cache_bytes", int, 100 * 2**30, "Most bytes kept in the disk cache.", "cache", min=2**20, max=2**60),
+    _s("max_cache_tile_count", int, 8192, "Most encoded tiles kept in each worker's memory cache.", "cache",
+       min=0, max=10**8),
+    _s("max_cache_tile_bytes", int, 256 * 2**20, "Most bytes of encoded tiles kept in each worker's memory cache.",
+       "cache", min=0, max=2**40),
+    _s("max_open_files", int, 64, "Most cached pyramids each worker keeps open.", "cache", min=1, max=10**5),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
+
+Settings = dataclasses.make_dataclass(
+    "Settings", [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS], frozen=True
+)
+Settings.__doc__ = "The checked settings of one server instance (immutable)."
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_value(setting: Setting, raw: Any) -> Any:
+    """Convert a raw value (text from a file, the environment or the CLI) and check its range."""
+    if isinstance(raw, str) and setting.type is not str:
+        text = raw.strip()
+        if setting.type is bool:
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise SettingError(f"setting {setting.name}: {raw!r} is not a boolean (true/false)")
+        try:
+            value = setting.type(text)
+        except ValueError:
+            raise SettingError(f"setting {setting.name}: {raw!r} is not a valid {setting.type.__name__}") from None
+    else:
+        value = raw
+    if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, setting.type) or (setting.type is int and isinstance(value, bool)):
+        raise SettingError(f"setting {setting.name}: {raw!r} is not a valid {setting.type.__name__}")
+    if setting.type is float and value != value:
+        raise SettingError(f"setting {setting.name}: {raw!r} is not a number")
+    if setting.min is not None and value < setting.min or setting.max is not None and value > setting.max:
+        raise SettingError(
+            f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to {_fmt(setting.max)})"
+        )
+    if setting.choices and value not in setting.choices:
+        raise SettingError(f"setting {setting.name}: {raw!r} is not one of {', '.join(setting.choices)}")
+    return value
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """Raw values from an INI file with one [section] per settings section."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except OSError as e:
+        raise SettingError(f"config file {path}: cannot be read ({e.strerror})") from None
+    except configparser.Error as e:
+        raise SettingError(f"config file {path}: {str(e).splitlines()[0]}") from None
+    values: dict[str, str] = {}
+    for section in parser.sections():
+        for key, raw in parser.items(section):
+            if key not in SETTINGS_BY_NAME:
+                raise SettingError(f"config file {path}: unknown setting {key!r} in [{section}]")
+            values[key] = raw
+    return values
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {s.name: environ[s.env] for s in SETTINGS if s.env in environ}
+
+
+def resolve(
+    cli: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the layers and check every value. `config_file` None means the default file, if it exists."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+    path = config_file if config_file is not None else default_config_file()
+    if config_file is not None or path.is_file():
+        merged.update({k: parse_value(SETTINGS_BY_NAME[k], v) for k, v in read_config_file(path).items()})
+    merged.update({k: parse_value(SETTINGS_BY_NAME[k], v) for k, v in read_environment(environ).items()})
+    merged.update({k: parse_value(SETTINGS_BY_NAME[k], v) for k, v in cli.items() if v is not None})
+    return check(Settings(**merged))
+
+
+def _normalise_url_path(name: str, value: str, allow_empty: bool) -> str:
+    if value in ("", "/") and allow_empty:
+        return ""
+    if not value.startswith("/") or any(c in value for c in "?#% \t"):
+        raise SettingError(f"setting {name}: {value!r} must be a URL path starting with '/'")
+    return value.rstrip("/")
+
+
+def check(settings: Settings) -> Settings:
+    """Checks that need the file system or several settings; returns the settings with paths made absolute."""
+    changes: dict[str, Any] = {
+        "root_path": _normalise_url_path("root_path", settings.root_path, allow_empty=True),
+        "api_path": _normalise_url_path("api_path", settings.api_path, allow_empty=False),
+        "doc_path": _normalise_url_path("doc_path", settings.doc_path, allow_empty=False),
+    }
+    for name in ("data_dir", "extra_dir", "client_dir", "template_dir", "doc_dir"):
+        value = getattr(settings, name)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if name != "doc_dir" and not path.is_dir():
+            raise SettingError(f"setting {name}: {value!r} is not an existing directory")
+        changes[name] = str(path.resolve())
+    changes["cache_dir"] = str(_check_cache_dir(settings.cache_dir))
+    if settings.max_requests_jitter and not settings.max_requests:
+        raise SettingError("setting max_requests_jitter: needs max_requests > 0")
+    return dataclasses.replace(settings, **changes)
+
+
+def _check_cache_dir(value: str) -> Path:
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise SettingError(f"setting cache_dir: {value!r} is not a writable directory ({e.strerror})") from None
+    return path.resolve()
+
+
+def to_config_text(settings: Settings, include: Callable[[Setting], bool] = lambda s: True) -> str:
+    """The settings as an INI file, one commented line of help per setting."""
+    lines: list[str] = []
+    for section in SECTIONS:
+        lines.append(f"[{section}]")
+        for s in SETTINGS:
+            if s.section == section and include(s):
+                value = getattr(settings, s.name)
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                lines.append(f"# {s.help}")
+                lines.append(f"{s.name} = {text}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_config(settings: Settings, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Per-run choices (which images, whether to wipe the cache) do not belong in a saved file.
+    text = to_config_text(settings, include=lambda s: s.name not in ("clear_cache",))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """Environment variables that reproduce these settings in a child process (gunicorn workers)."""
+    return {
+        s.env: (str(v).lower() if isinstance(v, bool) else str(v))
+        for s in SETTINGS
+        for v in [getattr(settings, s.name)]
+    }

@@ -1,0 +1,434 @@
+"""The library behind the API: open images through the disk cache, describe them, render tiles, regions, values
+and profiles. No HTTP here: routes are thin glue over these calls, and everything raises domain errors."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cachetools import LRUCache
+
+from . import __version__, datapath, encode, pyramid, render, stats
+from .config import Settings
+from .diskcache import DiskCache, cache_key
+from .errors import InvalidParameter, Overloaded, TooLarge
+from .images import open_image
+from .protocol import Query, Render
+from .pyramid import CorruptEntry, Pyramid
+from .tilecache import TileCache
+
+PERCENT_PRESETS = ("90", "95", "99", "99.5", "99.9")
+
+
+@dataclass
+class Image:
+    """An image whose pyramid is built and open in this process."""
+
+    key: str
+    fif: str
+    pyramid: Pyramid
+    manifest: dict[str, Any]
+    default_cuts: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def geometry(self) -> pyramid.Geometry:
+        return self.pyramid.geometry
+
+    @property
+    def stats(self) -> list[dict[str, Any]]:
+        return self.manifest["stats"]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.manifest["image"]
+
+
+@dataclass
+class BuildState:
+    stage: str = "queued"
+    fraction: float = 0.0
+    started: float = field(default_factory=time.time)
+
+
+class Engine:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
+        self.tiles = TileCache(settings.max_cache_tile_count, settings.max_cache_tile_bytes)
+        self._open: LRUCache[str, Image] = LRUCache(maxsize=settings.max_open_files)
+        self._lock = threading.Lock()
+        self._builds = threading.BoundedSemaphore(settings.max_concurrent_builds)
+        self._waiting = 0
+        self.progress: dict[str, BuildState] = {}
+        self.listeners: list[Callable[[str, str, BuildState], None]] = []
+        # Part of every ETag: the same URL renders differently under other default settings.
+        self.settings_tag = hashlib.sha1(repr((
+            settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
+            __version__)).encode()).hexdigest()[:8]
+
+    # -- opening -------------------------------------------------------------------------------------------------
+
+    def locate(self, fif: str) -> Path:
+        return datapath.resolve(self.data_dir, fif)
+
+    def key_for(self, query: Query) -> tuple[Path, str]:
+        path = self.locate(query.fif)
+        try:
+            return path, cache_key(path, query.selector, self.settings.tile_size)
+        except OSError:
+            return path, cache_key(self.locate(query.fif), query.selector, self.settings.tile_size)
+
+    def opened(self, key: str) -> Image | None:
+        with self._lock:
+            return self._open.get(key)
+
+    def open(self, query: Query) -> Image:
+        """The image of a query, building its pyramid first if no process has yet (blocking: call in a thread)."""
+        path, key = self.key_for(query)
+        with self._lock:
+            image = self._open.get(key)
+        if image is not None:
+            return image
+        for attempt in range(2):
+            entry = self.cache.get(key) or self._build(path, query, key)
+            try:
+                pyr = Pyramid(entry.folder, entry.manifest)
+            except CorruptEntry:
+                # Truncated or half-deleted behind our back: drop it and build afresh, once.
+                self.cache.remove(key)
+                if attempt:
+                    raise
+                continue
+            image = Image(key, self._display_name(query), pyr, entry.manifest)
+            image.default_cuts = self._default_cuts(image)
+            with self._lock:
+                old = self._open.pop(key, None)
+                self._open[key] = image
+                while len(self._open) > self.settings.max_open_files:
+                    self._open.popitem()[1].pyramid.close()
+            if old is not None:
+                old.pyramid.close()
+            return image
+        raise AssertionError("unreachable")
+
+    def forget(self, key: str) -> None:
+        """Close an image whose cache entry turned out broken, so that the next request rebuilds it."""
+        with self._lock:
+            image = self._open.pop(key, None)
+        if image is not None:
+            image.pyramid.close()
+        self.cache.remove(key)
+
+    def _display_name(self, query: Query) -> str:
+        return query.fif + (f"[{query.selector}]" if query.selector else "")
+
+    def _build(self, path: Path, query: Query, key: str):
+        with self._lock:
+            if self._waiting >= 2 * self.settings.max_concurrent_builds:
+                raise Overloaded("the server is busy building other images; try again in a few seconds")
+            self._waiting += 1
+        try:
+            with self._builds:
+                return self.cache.get_or_build(key, lambda tmp: self._build_into(path, query, key, tmp))
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                self.progress.pop(key, None)
+
+    def _build_into(self, path: Path, query: Query, key: str, folder: Path) -> dict[str, Any]:
+        state = self.progress.setdefault(key, BuildState())
+
+        def report(stage: str, fraction: float) -> None:
+            state.stage, state.fraction = stage, fraction
+            for listener in self.listeners:
+                listener(key, self._display_name(query), state)
+
+        report("reading", 0.0)
+        source = open_image(path, query.selector, self.settings.max_image_pixels)
+        try:
+            manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report)
+        finally:
+            source.close()
+        manifest["image"] = {
+            "name": self._display_name(query),
+            "kind": source.kind,
+            "object_name": source.object_name,
+            "bits_per_channel": source.bits_per_channel,
+            "header": source.header,
+            "chips": [vars(chip) for chip in source.chips],
+            "channel_names": source.channel_names,
+            "extensions": source.extensions,
+            "cuts": source.cuts,
+            "type_range": source.type_range,
+            "mix": source.mix,
+        }
+        return manifest
+
+    def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
+        meta = image.meta
+        if meta["cuts"] == "type" and meta["type_range"]:
+            lo, hi = meta["type_range"]
+            return [(float(lo), float(hi))] * image.geometry.nchannels
+        return [tuple(stats.cut_presets(s)["auto"]) for s in image.stats]  # type: ignore[misc]
+
+    def default_gamma(self, image: Image) -> float:
+        return 1.0 if image.meta["kind"] == "raster" else self.settings.gamma
+
+    # -- descriptions --------------------------------------------------------------------------------------------
+
+    def info(self, image: Image) -> dict[str, Any]:
+        g, meta, s = image.geometry, image.meta, self.settings
+        chans = range(g.nchannels)
+        chips = [
+            {
+                **chip,
+                "background_level": [image.stats[c]["background_level"] for c in chans],
+                "background_mad": [image.stats[c]["background_mad"] for c in chans],
+                "min_max": [list(image.default_cuts[c]) for c in chans],
+            }
+            for chip in meta["chips"]
+        ]
+        return {
+            "type": "visiomatic",  # VisiOmatic's own client checks this value
+            "server": "tileserver",
+            "version": "3.0",
+            "server_version": __version__,
+            "image_name": image.fif,
+            "object_name": meta["object_name"],
+            "kind": meta["kind"],
+            "full_size": [g.width, g.height],
+            "tile_size": [g.tile_size, g.tile_size],
+            "tile_levels": g.levels,
+            "channels": g.nchannels,
+            "channel_names": meta["channel_names"] or [f"Channel {c + 1}" for c in chans],
+            "bits_per_channel": meta["bits_per_channel"],
+            "brightness": s.brightness,
+            "contrast": s.contrast,
+            "color_saturation": s.color_saturation,
+            "gamma": self.default_gamma(image),
+            "quality": s.quality,
+            "header": meta["header"],
+            "images": chips,
+            "extensions": meta["extensions"],
+            "default_mix": render.mix_matrix(g.nchannels, None, default=meta["mix"]).T.round(6).tolist(),
+            "cuts": [
+                {"default": list(image.default_cuts[c]), **stats.cut_presets(image.stats[c])} for c in chans
+            ],
+            "histograms": [image.stats[c]["histogram"] for c in chans],
+            "stats": image.stats,
+            "cache_tag": image.key,
+        }
+
+    def iip_header(self, image: Image) -> str:
+        g = image.geometry
+        lo = min(c[0] for c in image.default_cuts)
+        hi = max(c[1] for c in image.default_cuts)
+        return (
+            "IIP:1.0\n"
+            f"Max-size:{g.width} {g.height}\n"
+            f"Tile-size:{g.tile_size} {g.tile_size}\n"
+            f"Resolution-number:{g.levels}\n"
+            "Bits-per-channel:32\n"
+            f"Min-Max-sample-values:{lo:.7g} {hi:.7g}\n"
+        )
+
+    # -- rendering -----------------------------------------------------------------------------------------------
+
+    def etag(self, image: Image, query: Query) -> str:
+        ident = repr((image.key, query.kind, query.tile, query.region, query.binning, query.output, query.render,
+                      self.settings_tag))
+        return '"' + hashlib.sha1(ident.encode()).hexdigest()[:20] + '"'
+
+    def tile(self, image: Image, query: Query) -> bytes:
+        z, i = query.tile  # type: ignore[misc]
+        data = self._read(image, lambda: image.pyramid.tile(z, i))
+        pixels = self.render_pixels(image, data, query.render)
+        return encode.jpeg(pixels, self._quality(query.render))
+
+    def _read(self, image: Image, read: Callable[[], np.ndarray]) -> np.ndarray:
+        try:
+            return read()
+        except CorruptEntry:
+            self.forget(image.key)
+            raise
+
+    def _quality(self, r: Render) -> int:
+        return self.settings.quality if r.quality is None else r.quality
+
+    def _cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
+        n = image.geometry.nchannels
+        if r.auto_cuts == "minmax":
+            cuts = [tuple(stats.cut_presets(s)["minmax"]) for s in image.stats]
+        else:
+            cuts = list(image.default_cuts)
+        for c, lo, hi in r.minmax:
+            if c > n:
+                raise InvalidParameter(f"MINMAX names channel {c}, but the image has {n} channel(s)", "MINMAX")
+            cuts[c - 1] = (lo, hi)
+        return cuts  # type: ignore[return-value]
+
+    def render_pixels(self, image: Image, data: np.ndarray, r: Render) -> np.ndarray:
+        """(nchannels, h, w) float32 -> (h, w) or (h, w, 3) uint8 under the display settings `r`."""
+        n = image.geometry.nchannels
+        s = self.settings
+        if r.channel is not None and r.channel > n:
+            raise InvalidParameter(f"CHAN {r.channel} does not exist: the image has {n} channel(s)", "CHAN")
+        cuts = self._cuts(image, r)
+        common = {
+            "contrast": s.contrast if r.contrast is None else r.contrast,
+            "brightness": s.brightness if r.brightness is None else r.brightness,
+            "gamma": self.default_gamma(image) if r.gamma is None else r.gamma,
+            "stretch": r.stretch,
+            "invert": r.invert,
+        }
+        if r.channel is not None or n == 1:
+            c = (r.channel or 1) - 1
+            lo, hi = cuts[c]
+            return render.render_mono(data[c], lo, hi, colormap=r.colormap, histogram=image.stats[c]["histogram"],
+                                      **common)
+        return render.render_color(
+            data, cuts, self._mix(image, r),
+            saturation=s.color_saturation if r.saturation is None else r.saturation,
+            histograms=[st["histogram"] for st in image.stats], **common,
+        )
+
+    def _mix(self, image: Image, r: Render) -> np.ndarray:
+        n = image.geometry.nchannels
+        if r.twist:
+            if len(r.twist[0]) != n:
+                raise InvalidParameter(f"CTW rows must have one weight per channel ({n})", "CTW")
+            return np.array(r.twist, np.float32)
+        weights = {}
+        for c, red, green, blue in r.mix:
+            if c > n:
+                raise InvalidParameter(f"MIX names channel {c}, but the image has {n} channel(s)", "MIX")
+            weights[c] = (red, green, blue)
+        return render.mix_matrix(n, weights or None, default=image.meta["mix"])
+
+    # -- regions, values, profiles -------------------------------------------------------------------------------
+
+    def region(self, image: Image, query: Query) -> tuple[bytes, str]:
+        """A snapshot (or FITS cutout) of a region; returns the bytes and a file-name stem."""
+        g = image.geometry
+        x1, y1, x2, y2 = query.region  # type: ignore[misc]
+        b = query.binning
+        if x1 < 1 or y1 < 1 or x2 > g.width or y2 > g.height:
+            raise InvalidParameter(f"RGN must lie inside the image (1,1:{g.width},{g.height})", "RGN")
+        # Read from the coarsest level that the binning allows (a power of two), then bin the rest exactly.
+        p = min(b & -b, 2 ** (g.levels - 1))
+        k = b // p
+        z = g.levels - 1 - int(math.log2(p))
+        lw, lh = g.level_size(z)
+        lx0, ly0 = (x1 - 1) // p, (y1 - 1) // p
+        lx1, ly1 = min(lw, max(lx0 + k, x2 // p)), min(lh, max(ly0 + k, y2 // p))
+        out_w, out_h = max(1, (lx1 - lx0) // k), max(1, (ly1 - ly0) // k)
+        ts = g.tile_size
+        tiles = ((lx1 - 1) // ts - lx0 // ts + 1) * ((ly1 - 1) // ts - ly0 // ts + 1)
+        if tiles > self.settings.max_region_tile_count:
+            raise TooLarge(
+                f"the region covers {tiles} tiles at BIN={b}, over the limit of {self.settings.max_region_tile_count};"
+                " use a larger BIN or a smaller region", "RGN")
+        if query.output in ("jpeg", "webp") and max(out_w, out_h) > encode.JPEG_MAX_SIDE:
+            raise TooLarge(f"the output would be {out_w} x {out_h} pixels, over the {query.output} limit", "RGN")
+        data = self._read(image, lambda: image.pyramid.region(z, lx0, ly0, lx1, ly1))
+        if k > 1:
+            data = block_mean(data[:, : out_h * k, : out_w * k], k)
+        stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{b}"
+        if query.output == "fits":
+            header = self._cutout_header(image, x1 - 1, (y1 - 1) + out_h * b, out_w, out_h, b)
+            return encode.fits_bytes(data, header), stem
+        pixels = self.render_pixels(image, data, query.render)
+        return encode.image(pixels, query.output, self._quality(query.render)), stem
+
+    def _cutout_header(self, image: Image, x_off: int, y_bottom: int, w: int, h: int, b: int) -> dict[str, Any]:
+        """Header of a cutout starting x_off pixels from the left and (height - y_bottom) rows from the bottom."""
+        from astropy.io import fits
+        from astropy.wcs import WCS, FITSFixedWarning
+        import warnings
+
+        header = dict(image.meta["header"])
+        g = image.geometry
+        y_off = g.height - y_bottom
+        out = {k: v for k, v in header.items() if not k.startswith(("NAXIS", "CRPIX", "CD", "CDELT", "PC", "CROTA"))}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wcs = WCS(fits.Header({k: v for k, v in header.items() if isinstance(v, (int, float, str, bool))}),
+                          naxis=2)
+                sliced = wcs.slice((slice(y_off, y_off + h * b, b), slice(x_off, x_off + w * b, b)))
+                out.update(dict(sliced.to_header(relax=True)))
+        except Exception:  # a header without a usable WCS still gives a valid cutout
+            pass
+        out["ORIGIN"] = "tileserver cutout"
+        return out
+
+    def value(self, image: Image, query: Query) -> dict[str, Any]:
+        g = image.geometry
+        x, y = query.point  # type: ignore[misc]
+        channels = self._channels(image, query)
+        values = self._read(image, lambda: image.pyramid.pixel(x - 1, g.height - y))
+        return {"values": [None if values is None else _json_float(values[c - 1]) for c in channels]}
+
+    def _channels(self, image: Image, query: Query) -> list[int]:
+        n = image.geometry.nchannels
+        for c in query.channels:
+            if c > n:
+                raise InvalidParameter(f"CHAN {c} does not exist: the image has {n} channel(s)", "CHAN")
+        return list(query.channels) or list(range(1, n + 1))
+
+    def profile(self, image: Image, query: Query) -> dict[str, Any]:
+        g = image.geometry
+        x1, y1, x2, y2 = query.line  # type: ignore[misc]
+        n = max(abs(x2 - x1), abs(y2 - y1)) + 1
+        if n > self.settings.max_profile_length:
+            raise TooLarge(f"the profile would have {n} points, over the limit of "
+                           f"{self.settings.max_profile_length}", "PFL")
+        channels = self._channels(image, query)
+        t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
+        xs = np.rint(x1 + (x2 - x1) * t).astype(np.int64)
+        ys = np.rint(y1 + (y2 - y1) * t).astype(np.int64)
+        values = self._read(image, lambda: self._sample_points(image, xs - 1, g.height - ys))
+        return {"profile": [
+            {"x": int(xs[j]), "y": int(ys[j]),
+             "values": [_json_float(values[c - 1, j]) for c in channels]}
+            for j in range(n)
+        ]}
+
+    def _sample_points(self, image: Image, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """Full-resolution values at display pixels (dx, dy), NaN outside; one read per tile touched."""
+        g = image.geometry
+        out = np.full((g.nchannels, dx.size), np.nan, np.float32)
+        inside = (dx >= 0) & (dx < g.width) & (dy >= 0) & (dy < g.height)
+        ts, z = g.tile_size, g.levels - 1
+        ncols = g.grid(z)[0]
+        tile_ids = (dy // ts) * ncols + dx // ts
+        for tile_id in np.unique(tile_ids[inside]):
+            sel = inside & (tile_ids == tile_id)
+            tile = image.pyramid.tile(z, int(tile_id))
+            x0, y0, _, _ = g.tile_box(z, int(tile_id))
+            out[:, sel] = tile[:, dy[sel] - y0, dx[sel] - x0]
+        return out
+
+
+def block_mean(data: np.ndarray, k: int) -> np.ndarray:
+    """NaN-aware mean over k x k blocks of a (c, h, w) array whose h and w are multiples of k."""
+    c, h, w = data.shape
+    blocks = data.reshape(c, h // k, k, w // k, k)
+    valid = ~np.isnan(blocks)
+    total = np.where(valid, blocks, np.float32(0)).sum(axis=(2, 4), dtype=np.float32)
+    count = valid.sum(axis=(2, 4), dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def _json_float(v: Any) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None

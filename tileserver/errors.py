@@ -1,0 +1,50 @@
+"""The error family of the library. Only the web layer maps these to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class TileServerError(Exception):
+    """Base of every error a request can cause. `param` names the query parameter at fault."""
+
+    kind = "error"
+
+    def __init__(self, message: str, param: str = "FIF") -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class InvalidParameter(TileServerError):
+    kind = "value_error"
+
+
+class ImageNotFound(TileServerError):
+    kind = "not_found"
+
+
+class TileNotFound(TileServerError):
+    kind = "not_found"
+
+
+class Forbidden(TileServerError):
+    kind = "forbidden"
+
+
+class TooLarge(TileServerError):
+    kind = "too_large"
+
+
+class UnsupportedImage(TileServerError):
+    kind = "unsupported"
+
+
+class Overloaded(TileServerError):
+    kind = "overloaded"
+
+
+class CacheFull(TileServerError):
+    kind = "insufficient_storage"
+
+
+class SettingError(Exception):
+    """A bad setting value; raised at start-up, shown as one line, exit status 2."""

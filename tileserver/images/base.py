@@ -1,0 +1,63 @@
+"""What every image reader gives the pyramid builder: geometry, headers and strips of float32 rows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Chip:
+    """One detector (HDU) of an image, in the INFO `images[]` form (1-based, inclusive slices: [start, end, step])."""
+
+    size: tuple[int, int]
+    dataslice: list[list[int]]
+    detslice: list[list[int]]
+    header: dict[str, Any]
+
+
+@dataclass
+class ImageSource:
+    """An opened image. Rows are in display order: row 0 is the top of the image (the highest FITS y)."""
+
+    # read(y0, y1): rows y0 <= y < y1 as a (nchannels, y1 - y0, width) float32 array, blanks as NaN.
+    read: Callable[[int, int], np.ndarray]
+    width: int
+    height: int
+    nchannels: int
+    bits_per_channel: int
+    header: dict[str, Any]
+    chips: list[Chip]
+    kind: str  # "fits" or "raster"
+    object_name: str = ""
+    channel_names: list[str] = field(default_factory=list)
+    extensions: list[dict[str, Any]] = field(default_factory=list)
+    # Display defaults: "stats" (cuts from statistics, gamma from settings) or "type" (a raster shown as itself).
+    cuts: str = "stats"
+    type_range: tuple[float, float] | None = None
+    mix: str = "spectrum"
+
+    close: Callable[[], None] = lambda: None
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def header_to_dict(cards: Any) -> dict[str, Any]:
+    """FITS cards as a JSON-able dict: COMMENT/HISTORY dropped, non-finite floats as text."""
+    out: dict[str, Any] = {}
+    for key, value in cards.items():
+        if not key or key in ("COMMENT", "HISTORY"):
+            continue
+        if isinstance(value, (bool, int, str)):
+            out[key] = value
+        elif isinstance(value, float):
+            out[key] = value if math.isfinite(value) else str(value)
+        else:
+            out[key] = str(value)
+    return out

@@ -1,0 +1,254 @@
+"""The IIP/VisiOmatic query language: parsed once, at the edge, into a frozen record.
+
+The record is hashable and spells out every input that changes a tile's bytes, so it doubles as the memory-cache
+key. Values are checked here (syntax and ranges that do not depend on the image); checks that need the image
+(channel numbers, tile indices, region bounds) happen where the image is known.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import InvalidParameter
+
+STRETCHES = ("linear", "sqrt", "log", "asinh", "sinh", "square", "histeq", "power")
+FORMATS = ("jpeg", "png", "webp", "fits")
+REPEATABLE = {"CHAN", "MINMAX", "MIX"}
+FLAGS = {"INFO", "INV", "obj"}
+KNOWN = {"FIF", "INFO", "obj", "JTL", "CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "CMP", "INV", "QLT",
+         "STR", "RGN", "BIN", "CVT", "VAL", "PFL", "SAT", "V"}
+MAX_CHANNEL_PARAMS = 4096
+
+_INT = r"[+-]?\d{1,9}"
+_FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?"
+_RE_PAIR = re.compile(rf"({_INT}),({_INT})")
+_RE_LINE = re.compile(rf"({_INT}),({_INT}):({_INT}),({_INT})")
+_RE_MINMAX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT})")
+_RE_MIX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT}),({_FLOAT})")
+_RE_FIF_SELECTOR = re.compile(r"^(.*)\[([A-Za-z0-9_\-, ]{1,72})\]$")
+
+
+@dataclass(frozen=True)
+class Render:
+    """Display settings. None means the image's default (cuts from its statistics, its default gamma...)."""
+
+    channel: int | None = None  # 1-based; None: colour-mix mode (or channel 1 of a single-channel image)
+    minmax: tuple[tuple[int, float, float], ...] = ()
+    mix: tuple[tuple[int, float, float, float], ...] = ()
+    twist: tuple[tuple[float, ...], ...] = ()  # CTW rows r, g, b over channels (VisiOmatic's client sends it)
+    contrast: float | None = None
+    brightness: float | None = None
+    gamma: float | None = None
+    stretch: str = "linear"
+    colormap: str = "grey"
+    invert: bool = False
+    quality: int | None = None
+    saturation: float | None = None
+    auto_cuts: str | None = None  # IIP's CNT=st: the image's min/max
+
+
+@dataclass(frozen=True)
+class Query:
+    fif: str
+    selector: str | None
+    kind: str  # info, obj, tile, region, value, profile
+    tile: tuple[int, int] | None = None
+    region: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2: 1-based, inclusive, y from the top
+    binning: int = 1
+    output: str = "jpeg"
+    point: tuple[int, int] | None = None  # FITS pixel, 1-based
+    line: tuple[int, int, int, int] | None = None  # FITS pixels, 1-based
+    channels: tuple[int, ...] = ()
+    render: Render = Render()
+    version: str | None = None
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidParameter(f"{name} may be given only once", name)
+    return values[0]
+
+
+def _float(params: dict[str, list[str]], name: str, lo: float, hi: float) -> float | None:
+    text = _one(params, name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a number, not {text[:40]!r}", name) from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise InvalidParameter(f"{name} must be between {lo:g} and {hi:g}", name)
+    return value
+
+
+def _int(params: dict[str, list[str]], name: str, lo: int, hi: int) -> int | None:
+    text = _one(params, name)
+    if text is None:
+        return None
+    if not re.fullmatch(_INT, text.strip()):
+        raise InvalidParameter(f"{name} must be a whole number, not {text[:40]!r}", name)
+    value = int(text)
+    if not lo <= value <= hi:
+        raise InvalidParameter(f"{name} must be between {lo} and {hi}", name)
+    return value
+
+
+def _match(pattern: re.Pattern[str], text: str, name: str, form: str) -> tuple[str, ...]:
+    m = pattern.fullmatch(text.strip())
+    if not m:
+        raise InvalidParameter(f"{name} must be of the form {form}, not {text[:60]!r}", name)
+    return m.groups()
+
+
+def _finite(values: Sequence[str], name: str) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if not all(math.isfinite(v) for v in out):
+        raise InvalidParameter(f"{name} values must be finite numbers", name)
+    return out
+
+
+def split_fif(fif: str) -> tuple[str, str | None]:
+    """'dir/file.fits[SCI]' -> ('dir/file.fits', 'SCI')."""
+    m = _RE_FIF_SELECTOR.match(fif)
+    if m:
+        return m.group(1), m.group(2).strip()
+    return fif, None
+
+
+def group(items: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    """Query items by name. IIP names are upper case except `obj`; other spellings are accepted."""
+    params: dict[str, list[str]] = {}
+    for key, value in items:
+        name = "obj" if key.lower() == "obj" else key.upper()
+        params.setdefault(name, []).append(value)
+    return params
+
+
+def parse(items: Sequence[tuple[str, str]]) -> Query:
+    params = group(items)
+    for name, values in params.items():
+        if name in KNOWN and name not in REPEATABLE and len(values) > 1:
+            raise InvalidParameter(f"{name} may be given only once", name)
+        if len(values) > MAX_CHANNEL_PARAMS:
+            raise InvalidParameter(f"too many {name} parameters", name)
+    fif = _one(params, "FIF")
+    if fif is None or not fif.strip():
+        raise InvalidParameter("FIF (the image path) is required", "FIF")
+    path, selector = split_fif(fif)
+    channels = tuple(_channel(v) for v in params.get("CHAN", []))
+    render = _render(params, channels)
+    common = {"fif": path, "selector": selector, "channels": channels, "render": render,
+              "version": _one(params, "V")}
+    if "INFO" in params:
+        return Query(kind="info", **common)
+    if "obj" in params:
+        return Query(kind="obj", **common)
+    jtl = _one(params, "JTL")
+    if jtl is not None:
+        z, i = (int(v) for v in _match(_RE_PAIR, jtl, "JTL", "z,i"))
+        if z < 0 or i < 0:
+            raise InvalidParameter("JTL resolution and tile index must be positive", "JTL")
+        return Query(kind="tile", tile=(z, i), **common)
+    rgn = _one(params, "RGN")
+    if rgn is not None:
+        x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, rgn, "RGN", "x1,y1:x2,y2"))
+        if x2 < x1 or y2 < y1:
+            raise InvalidParameter("RGN must go from the top-left corner x1,y1 to the bottom-right x2,y2", "RGN")
+        binning = _int(params, "BIN", 1, 1024) or 1
+        output = (_one(params, "CVT") or "jpeg").lower()
+        output = "jpeg" if output == "jpg" else output
+        if output not in FORMATS:
+            raise InvalidParameter(f"CVT must be one of {', '.join(FORMATS)}", "CVT")
+        return Query(kind="region", region=(x1, y1, x2, y2), binning=binning, output=output, **common)
+    val = _one(params, "VAL")
+    if val is not None:
+        x, y = (int(v) for v in _match(_RE_PAIR, val, "VAL", "x,y"))
+        return Query(kind="value", point=(x, y), **common)
+    pfl = _one(params, "PFL")
+    if pfl is not None:
+        x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, pfl, "PFL", "x1,y1:x2,y2"))
+        return Query(kind="profile", line=(x1, y1, x2, y2), **common)
+    raise InvalidParameter("say what to return: INFO, obj, JTL, RGN, VAL or PFL", "FIF")
+
+
+def _channel(text: str) -> int:
+    if not re.fullmatch(r"\d{1,5}", text.strip()) or int(text) < 1:
+        raise InvalidParameter(f"CHAN must be a channel number from 1, not {text[:20]!r}", "CHAN")
+    return int(text)
+
+
+def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
+    from .colormaps import COLORMAPS
+
+    stretch = (_one(params, "STR") or "linear").lower()
+    auto_cuts = None
+    cnt_text = _one(params, "CNT")
+    contrast = None
+    if cnt_text is not None and cnt_text.lower() == "eq":
+        stretch = "histeq"  # IIP: histogram equalisation
+    elif cnt_text is not None and cnt_text.lower() == "st":
+        auto_cuts = "minmax"  # IIP: stretch the full range of values
+    else:
+        contrast = _float(params, "CNT", 0.0, 1000.0)
+    gam_text = _one(params, "GAM")
+    gamma = None
+    if gam_text is not None and gam_text.lower() == "log":
+        stretch = "log"  # IIP: logarithmic transfer
+    else:
+        gamma = _float(params, "GAM", 0.2, 5.0)
+    if stretch not in STRETCHES:
+        raise InvalidParameter(f"STR must be one of {', '.join(STRETCHES)}", "STR")
+    colormap = (_one(params, "CMP") or "grey").lower()
+    colormap = "grey" if colormap == "gray" else colormap
+    if colormap not in COLORMAPS:
+        raise InvalidParameter(f"CMP must be one of {', '.join(COLORMAPS)}", "CMP")
+    minmax = []
+    for text in params.get("MINMAX", []):
+        c, lo, hi = _match(_RE_MINMAX, text, "MINMAX", "channel:min,max")
+        lo_f, hi_f = _finite((lo, hi), "MINMAX")
+        minmax.append((int(c), lo_f, hi_f))
+    mix = []
+    for text in params.get("MIX", []):
+        c, r, g, b = _match(_RE_MIX, text, "MIX", "channel:r,g,b")
+        mix.append((int(c), *_finite((r, g, b), "MIX")))
+    for c, *_ in minmax + mix:
+        if c < 1:
+            raise InvalidParameter("channel numbers start at 1", "MINMAX" if minmax else "MIX")
+    return Render(
+        channel=channels[0] if channels else None,
+        minmax=tuple(minmax),
+        mix=tuple(mix),
+        twist=_twist(_one(params, "CTW")),
+        contrast=contrast,
+        brightness=_float(params, "BRT", -100.0, 100.0),
+        gamma=gamma,
+        stretch=stretch,
+        colormap=colormap,
+        invert="INV" in params and (params["INV"][0].lower() not in ("0", "false", "no", "off")),
+        quality=_int(params, "QLT", 0, 100),
+        saturation=_float(params, "SAT", 0.0, 5.0),
+        auto_cuts=auto_cuts,
+    )
+
+
+def _twist(text: str | None) -> tuple[tuple[float, ...], ...]:
+    """CTW=r1,r2,..;g1,g2,..;b1,b2,.. (the colour-twist matrix of IIP)."""
+    if text is None:
+        return ()
+    rows = text.split(";")
+    if len(rows) != 3 or len(text) > 65536:
+        raise InvalidParameter("CTW must be three ';'-separated rows of comma-separated weights", "CTW")
+    try:
+        out = tuple(_finite(row.split(","), "CTW") for row in rows)
+    except ValueError:
+        raise InvalidParameter("CTW weights must be numbers", "CTW") from None
+    if len({len(r) for r in out}) != 1:
+        raise InvalidParameter("CTW rows must have the same number of weights", "CTW")
+    return out
