@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             names = [s.short, s.flag] if s.short else [s.flag]
             help_text = f"{s.help} (default: {s.default!r}; env {s.env})"
-            if s.type is bool:
+            if s.type is bool and s.name.startswith("no_"):
+                # BooleanOptionalAction would read "--no-browser" as the negation of "--browser".
+                group.add_argument(*names, dest=s.name, action="store_const", const=True, default=None,
+                                   help=help_text)
+            elif s.type is bool:
                 group.add_argument(*names, dest=s.name, action=argparse.BooleanOptionalAction, default=None,
                                    help=help_text)
             else:
@@ -64,25 +68,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cache_main(argv[1:])
     args = build_parser().parse_args(argv)
     cli = {s.name: getattr(args, s.name) for s in config.SETTINGS if s.cli}
+    config_path = Path(args.config) if args.config else None
+    if args.save_config and config_path and not config_path.exists():
+        config_path = Path(os.devnull)  # saving creates it
     try:
+        if args.show_config or args.save_config:
+            settings = config.resolve(cli, os.environ, config_path)
+            return show_or_save(settings, args.save_config, Path(args.config) if args.config else None)
         cli.update(quick_look(args.images, cli))
-        settings = config.resolve(cli, os.environ, Path(args.config) if args.config else None)
+        settings = config.resolve(cli, os.environ, config_path)
         if not args.images and not settings.data_dir:
-            settings = config.resolve({**cli, **demo_settings(settings)}, os.environ,
-                                      Path(args.config) if args.config else None)
+            settings = config.resolve({**cli, **demo_settings(settings)}, os.environ, config_path)
     except SettingError as e:
         return fail(str(e))
-    if args.show_config:
-        print(config.to_config_text(settings), end="")
-        return 0
-    if args.save_config:
-        path = Path(args.config) if args.config else config.default_config_file()
-        config.save_config(settings, path)
-        print(f"settings saved to {path}")
-        return 0
     if args.get:
         return get(settings, args.get)
     return serve(settings, open_browser=not settings.no_browser)
+
+
+def show_or_save(settings: config.Settings, save: bool, path: Path | None) -> int:
+    if not save:
+        print(config.to_config_text(settings), end="")
+        return 0
+    path = path or config.default_config_file()
+    config.save_config(settings, path)
+    print(f"settings saved to {path}")
+    return 0
 
 
 def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:

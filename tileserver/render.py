@@ -12,6 +12,8 @@ than one output level per step there (GAM near 5 with sqrt/log stretches), where
 """
 
 import functools
+import math
+import threading
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,8 +32,13 @@ _DEFAULT_PARAMETER = {"log": 1000.0, "asinh": 0.1, "sinh": 1.0 / 3.0, "power": 2
 _LEVELS = 65536
 _NAN_SLOT = 0  # index of NaN pixels in the mono and per-channel tables; v = k/(_LEVELS-1) sits at k + 1
 _CACHE_SIZE = 64
-# Below this cut width the cuts are a step at lo: a width of (nearly) zero would overflow the slope.
+# Work arrays up to this size (bytes) are kept per thread and reused: see _scratch.
+_SCRATCH_BYTES = 4 << 20
+_scratch_pool = threading.local()
+# Below this cut width the cuts are a step at lo, as in the limit hi -> lo: a width of (nearly) zero would
+# overflow the slope. The step's height (in levels per unit contrast) outweighs any brightness offset.
 _MIN_WIDTH = 1e-30
+_STEP_HEIGHT = 1e30
 
 CurveKey = tuple  # hashable description of the stretch curve, see _curve_key
 
@@ -55,12 +62,11 @@ def _curve_key(
         # Data values at v = 0 and v = 1, inverting the cuts formula.
         x0 = lo - 0.01 * brightness * (hi - lo)
         x1 = lo + (1.0 / contrast - 0.01 * brightness) * (hi - lo)
-        counts = tuple(float(count) for count in histogram["counts"])
-        return ("histeq", float(histogram["min"]), float(histogram["max"]), counts, x0, x1)
+        return ("histeq", float(histogram["min"]), float(histogram["max"]), tuple(histogram["counts"]), x0, x1)
     if stretch not in _DEFAULT_PARAMETER:
         return (stretch, None)
     value = _DEFAULT_PARAMETER[stretch] if parameter is None else float(parameter)
-    if not (np.isfinite(value) and value > 0):
+    if not (math.isfinite(value) and value > 0):
         raise ValueError(f"the {stretch} stretch needs a positive parameter, not {parameter!r}")
     return (stretch, value)
 
@@ -79,7 +85,7 @@ def _histeq(v: np.ndarray, low: float, high: float, counts: tuple, x0: float, x1
 
 
 def _curve(key: CurveKey, v: np.ndarray) -> np.ndarray:
-    name, a = key[0], key[1]
+    name, a = key[0], key[1]  # a: the stretch parameter, if any
     match name:
         case "linear":
             s = v
@@ -133,36 +139,65 @@ def _gamma_table(gamma: float, invert: bool) -> np.ndarray:
     return table
 
 
-def _cut(x: np.ndarray, lo: float, hi: float, contrast: float, brightness: float, scale: float, offset: float,
-         out: np.ndarray) -> np.ndarray:
+def _cut(
+    x: np.ndarray,
+    lo: float,
+    hi: float,
+    contrast: float,
+    brightness: float,
+    scale: float,
+    offset: float,
+    out: np.ndarray,
+) -> np.ndarray:
     """out = (v_unclipped * scale + offset) in place, where v is the cuts formula; NaN stays NaN."""
     step = scale * contrast
     start = offset + step * 0.01 * brightness
     slope = step / (hi - lo) if abs(hi - lo) >= _MIN_WIDTH else np.inf
     # Huge data values or slopes may overflow float32 to inf, which the clip that follows handles.
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(slope):
+        if math.isfinite(slope):
             np.multiply(x, slope, out=out)
             out += start - lo * slope
         else:
             np.subtract(x, lo, out=out)
             np.sign(out, out=out)
-            out *= step
+            out *= _STEP_HEIGHT * contrast
             out += start
     return out
 
 
 def _level_index(x: np.ndarray, lo: float, hi: float, contrast: float, brightness: float) -> np.ndarray:
     """int32 index into a level table: v = k/(_LEVELS-1) at k + 1 (rounded), NaN at _NAN_SLOT."""
-    values = _cut(x, lo, hi, contrast, brightness, _LEVELS - 1, 1.5, np.empty(x.shape, np.float32))
+    values = _cut(x, lo, hi, contrast, brightness, _LEVELS - 1, 1.5, _scratch("levels", x.shape, np.float32))
     np.clip(values, 1.5, _LEVELS + 0.5, out=values)
-    np.copyto(values, _NAN_SLOT, where=np.isnan(values))
-    # int32 casts vectorise; np.take widens it faster than an intp cast would.
-    return values.astype(np.int32)
+    np.copyto(values, _NAN_SLOT, where=np.isnan(values, out=_scratch("nan", x.shape, np.bool_)))
+    return _as_int32(values)
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A work array of this thread, reused from tile to tile; its contents are undefined."""
+    # Tile-sized arrays freed at each call let glibc return their pages to the system and fault them in again on
+    # the next call, which can cost more than the rendering itself. Outputs are always fresh arrays.
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if size > _SCRATCH_BYTES:
+        return np.empty(shape, dtype)
+    buffer = getattr(_scratch_pool, name, None)
+    if buffer is None or buffer.size < size:
+        buffer = np.empty(size, np.uint8)
+        setattr(_scratch_pool, name, buffer)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+def _as_int32(values: np.ndarray) -> np.ndarray:
+    """Truncated to int32 in place. int32 casts vectorise, and np.take widens them faster than an intp cast would."""
+    # In place because each tile-sized allocation can cost page faults once glibc returns freed memory to the system.
+    index = values.view(np.int32)
+    np.copyto(index, values, casting="unsafe")
+    return index
 
 
 def _check_gamma(gamma: float) -> float:
-    if not (np.isfinite(gamma) and gamma > 0):
+    if not (math.isfinite(gamma) and gamma > 0):
         raise ValueError(f"gamma must be positive, not {gamma!r}")
     return float(gamma)
 
@@ -218,11 +253,11 @@ def render_color(
         raise ValueError(f"{nchan} channels need {nchan} cuts and a (3, {nchan}) mix")
     if histograms is not None and len(histograms) != nchan:
         raise ValueError(f"{nchan} channels need {nchan} histograms")
-    if not (np.isfinite(saturation) and saturation >= 0):
+    if not (math.isfinite(saturation) and saturation >= 0):
         raise ValueError(f"saturation must be positive or zero, not {saturation!r}")
     gamma = _check_gamma(gamma)
     weights = _saturated(mix, saturation)
-    values = np.zeros((nchan, height, width), np.float32)
+    values = _scratch("values", tile.shape, np.float32)
     for c in range(nchan):
         if not weights[:, c].any():  # e.g. an alpha channel
             continue
@@ -232,26 +267,47 @@ def render_color(
         if curve[0] == "linear":
             _cut(tile[c], lo, hi, contrast, brightness, 1.0, 0.0, values[c])
             np.clip(values[c], 0.0, 1.0, out=values[c])
-            np.copyto(values[c], 0.0, where=np.isnan(values[c]))
+            np.copyto(values[c], 0.0, where=np.isnan(values[c], out=_scratch("nan", (height, width), np.bool_)))
         else:
             np.take(_channel_table(curve), _level_index(tile[c], lo, hi, contrast, brightness), out=values[c])
-    # Straight to interleaved (h*w, 3): (pixels, nchan) @ (nchan, 3), the transposes being free for BLAS.
-    # The output scale is folded into the matrix: 255.49 gives the pixel directly when GAM = 1, else a table index.
+    # The output scale is folded into the weights: 255.49 gives the pixel directly when GAM = 1, else a table index.
     exact = gamma == 1.0
     top = 255.49 if exact else _LEVELS - 1
-    rgb = values.reshape(nchan, -1).T @ (weights.T * top).astype(np.float32)
+    rgb = _mix(values.reshape(nchan, -1), (weights * top).astype(np.float32))
     np.clip(rgb, 0.0, top, out=rgb)
     if exact:
         pixels = rgb.astype(np.uint8)
         if invert:
             np.subtract(255, pixels, out=pixels)
     else:
-        pixels = np.take(_gamma_table(gamma, bool(invert)), rgb.astype(np.int32))
+        pixels = np.take(_gamma_table(gamma, bool(invert)), _as_int32(rgb))
     if invert:
         # Without INV these are already black: all their v are 0.
         blank = np.logical_and.reduce(np.isnan(tile), axis=0).reshape(-1)
         pixels[blank] = 0
     return pixels.reshape(height, width, 3)
+
+
+def _mix(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(nchan, n) values times (3, nchan) weights -> (n, 3) float32, interleaved as the pixels will be."""
+    # Summed plane by plane and interleaved once per colour, with the zero weights skipped. A BLAS product does it
+    # in one call, but its threads, on a product this thin, stall against other work and cost 3x more.
+    rgb = _scratch("rgb", (values.shape[1], 3), np.float32)
+    total = _scratch("total", values.shape[1:], np.float32)
+    term = _scratch("term", values.shape[1:], np.float32)
+    for colour, row in enumerate(weights):
+        used = np.flatnonzero(row)
+        if used.size == 0:
+            rgb[:, colour] = 0.0
+        elif used.size == 1:
+            np.multiply(values[used[0]], row[used[0]], out=rgb[:, colour])
+        else:
+            np.multiply(values[used[0]], row[used[0]], out=total)
+            for c in used[1:-1]:
+                total += np.multiply(values[c], row[c], out=term)
+            np.multiply(values[used[-1]], row[used[-1]], out=term)
+            np.add(total, term, out=rgb[:, colour])
+    return rgb
 
 
 def _hue_rgb(hue: np.ndarray) -> np.ndarray:

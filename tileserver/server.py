@@ -1,11 +1,53 @@
-"""Running the app: plain uvicorn for one worker, gunicorn with uvicorn workers for more."""
+"""Running the app: plain uvicorn for one worker, gunicorn with uvicorn workers for more.
+
+Under gunicorn, the master only supervises: a worker that dies (even by kill -9) is replaced, SIGTERM lets each
+worker finish its requests within graceful_timeout, and max_requests (+ jitter) recycles workers against slow leaks.
+Workers share nothing but the disk cache, whose locks the kernel releases when a process dies.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
+from uvicorn_worker import UvicornWorker
+
 from . import config
+
+KEEPALIVE = 5  # seconds an idle HTTP connection is kept: a viewer asks for tiles in bursts
+
+
+class Worker(UvicornWorker):
+    """The maintained uvicorn worker, configured as run_uvicorn configures uvicorn."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Forked from the master after run_gunicorn exported the settings, so the environment has them.
+        root_path = os.environ.get(config.SETTINGS_BY_NAME["root_path"].env, "")
+        self.CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "server_header": False, "root_path": root_path,
+                              "proxy_headers": True}
+        super().__init__(*args, **kwargs)
+
+
+def configure_logging() -> None:
+    """Send the `tileserver` logger (builds, evictions, errors) to stderr, once per process."""
+    log = logging.getLogger("tileserver")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def prepare_cache(settings: config.Settings) -> None:
+    """Start-up housekeeping of the disk cache: temporary folders left by builders that died."""
+    from .diskcache import DiskCache
+
+    DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes).clean_tmp()
 
 
 def run_uvicorn(settings: config.Settings) -> int:
@@ -13,30 +55,33 @@ def run_uvicorn(settings: config.Settings) -> int:
 
     from .app import create_app
 
+    configure_logging()
+    prepare_cache(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         root_path=settings.root_path,
         access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.graceful_timeout),
+        timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
+        timeout_keep_alive=KEEPALIVE,
         proxy_headers=True,
         server_header=False,
     )
     return 0
 
 
-def run_gunicorn(settings: config.Settings) -> int:
-    from gunicorn.app.base import BaseApplication
-
-    # Workers rebuild the same checked settings from the environment (see app.app_from_environment).
-    os.environ.update(config.to_environ(settings))
-    options = {
-        "bind": f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}",
+def gunicorn_options(settings: config.Settings) -> dict[str, Any]:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return {
+        "bind": f"{host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": "uvicorn_worker.UvicornWorker",
-        "graceful_timeout": settings.graceful_timeout,
+        "worker_class": "tileserver.server.Worker",
+        "graceful_timeout": math.ceil(settings.graceful_timeout),  # gunicorn wants whole seconds
+        # A worker whose event loop stops answering the master's heartbeat this long is killed and replaced.
+        # Builds and large regions run in threads, so only a hung worker gets there.
         "timeout": 120,
+        "keepalive": KEEPALIVE,
         "max_requests": settings.max_requests,
         "max_requests_jitter": settings.max_requests_jitter,
         "accesslog": "-" if settings.access_log else None,
@@ -45,6 +90,15 @@ def run_gunicorn(settings: config.Settings) -> int:
         "proc_name": "tileserver",
         "raw_env": [f"{k}={v}" for k, v in config.to_environ(settings).items()],
     }
+
+
+def run_gunicorn(settings: config.Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    # Workers rebuild the same checked settings from the environment (see app.app_from_environment).
+    os.environ.update(config.to_environ(settings))
+    prepare_cache(settings)
+    options = gunicorn_options(settings)
 
     class Application(BaseApplication):
         def load_config(self) -> None:
@@ -55,6 +109,7 @@ def run_gunicorn(settings: config.Settings) -> int:
         def load(self) -> Any:
             from .app import app_from_environment
 
+            configure_logging()
             return app_from_environment()
 
     Application().run()

@@ -133,7 +133,7 @@ function slantOrthographic(xi, eta) {
   return {
     theta0: 90,
     toPlane(phi, theta) {
-      // Hidden behind the limb of the oblique projection (paper II, eq. 45).
+      // Hidden behind the limb: the projection ray (xi, eta, 1) would cross the sphere.
       if (theta < -atan2d(xi * sind(phi) - eta * cosd(phi), 1)) return NAN_PAIR;
       const t = 1 - sind(theta);
       return [R0 * (cosd(theta) * sind(phi) + xi * t), -R0 * (cosd(theta) * cosd(phi) - eta * t)];
@@ -155,7 +155,7 @@ function slantOrthographic(xi, eta) {
   };
 }
 
-/** Zenithal/azimuthal perspective AZP(mu, gamma) (paper II, section 5.1.1). */
+/** Zenithal/azimuthal perspective AZP(mu, gamma) (paper II, section 5.1). */
 function azimuthalPerspective(mu, gamma) {
   if (mu === -1) throw new Error('AZP: PV2_1 (mu) must not be -1');
   const [cosGamma, sinGamma, tanGamma] = [cosd(gamma), sind(gamma), Math.tan(gamma * RAD)];
@@ -234,7 +234,7 @@ function sansonFlamsteed() {
   };
 }
 
-/** Hammer-Aitoff AIT (paper II, section 5.3.4). */
+/** Hammer-Aitoff AIT (paper II, section 5.3). */
 function hammerAitoff() {
   return {
     theta0: 0,
@@ -252,7 +252,7 @@ function hammerAitoff() {
   };
 }
 
-/** Mollweide MOL (paper II, section 5.3.3). */
+/** Mollweide MOL (paper II, section 5.3). */
 function mollweide() {
   const scale = Math.SQRT2 * R0;
   return {
@@ -276,7 +276,7 @@ function mollweide() {
   };
 }
 
-/** Conic equal area COE(theta_a, eta) (paper II, section 5.5.3). */
+/** Conic equal area COE(theta_a, eta) (paper II, section 5.4). */
 function conicEqualArea(thetaA, eta) {
   if (thetaA === undefined) throw new Error('COE: PV2_1 (theta_a) is required');
   const [sin1, sin2] = [sind(thetaA - eta), sind(thetaA + eta)];
@@ -441,7 +441,7 @@ function linearMatrix(cards, latAxis) {
     const pc = [[cards.number('PC1_1', 1), cards.number('PC1_2', 0)], [cards.number('PC2_1', 0), cards.number('PC2_2', 1)]];
     return pc.map((row, i) => row.map((value) => value * cdelt[i]));
   }
-  // CROTA rotates the latitude axis (paper II, eq. 188).
+  // The AIPS convention: CROTA rotates the latitude axis (paper II, section 6.1).
   const rotation = cards.number(`CROTA${latAxis + 1}`) ?? cards.number(`CROTA${2 - latAxis}`, 0);
   const [c, s] = [cosd(rotation), sind(rotation)];
   const lonAxis = 1 - latAxis;
@@ -455,7 +455,7 @@ function linearMatrix(cards, latAxis) {
 
 /**
  * Celestial pole (lon, lat) from the fiducial point (lon0, lat0), the native latitude of the
- * fiducial point theta0, and LONPOLE/LATPOLE (paper II, section 2.4, eqs. 8-10; phi0 = 0).
+ * fiducial point theta0, and LONPOLE/LATPOLE (paper II, section 2.4; phi0 = 0 for every projection here).
  */
 function celestialPole(lon0, lat0, theta0, lonPole, latPole) {
   if (theta0 === 90) return [lon0, lat0];
@@ -528,6 +528,65 @@ function separation(lon1, lat1, lon2, lat2) {
   return atan2d(y, x);
 }
 
+/** SIP forward polynomials A, B and, when given, the approximate inverse AP, BP (pixel offsets). */
+function parseSip(cards) {
+  const [a, b] = [sipPolynomial(cards, 'A'), sipPolynomial(cards, 'B')];
+  if (a === null || b === null) throw new Error('WCS: a -SIP CTYPE needs A_ORDER and B_ORDER');
+  const [ap, bp] = [sipPolynomial(cards, 'AP'), sipPolynomial(cards, 'BP')];
+  return { a, b, ap: ap && bp ? ap : null, bp: ap && bp ? bp : null };
+}
+
+/** TPV polynomials of both axes; an axis without PVi_k keywords is left undistorted. */
+function parseTpv(cards) {
+  return [1, 2].map((axis) => {
+    const coefficients = TPV_TERMS.map((_, k) => cards.number(`PV${axis}_${k}`));
+    if (coefficients.every((c) => c === undefined)) return (x) => x;
+    return tpvPolynomial(coefficients.map((c) => c ?? 0));
+  });
+}
+
+/** Everything the transformations need, from a header with a celestial pair of axes. */
+function parseCelestial(cards, axis, latAxis) {
+  const lonAxis = 1 - latAxis;
+  const isSip = axis.suffix === '-SIP';
+  // SCAMP writes TPV distortions under a plain TAN, as wcslib and astropy read them;
+  // with SIP, the PV keywords are leftovers and SIP wins (as in astropy).
+  const isTpv = axis.code === 'TPV' || (axis.code === 'TAN' && !isSip && cards.hasAny(/^PV[12]_\d+$/));
+  const code = axis.code === 'TPV' ? 'TAN' : axis.code;
+  if (!(code in PROJECTIONS)) {
+    throw new Error(`WCS: unsupported projection '${axis.code}' (supported: ${Object.keys(PROJECTIONS).join(', ')}, TPV)`);
+  }
+  if (axis.suffix !== '' && !(isSip && code === 'TAN' && axis.code !== 'TPV')) {
+    throw new Error(`WCS: unsupported CTYPE suffix '${axis.suffix}' (only TAN-SIP is supported)`);
+  }
+  const crval = [cards.number('CRVAL1', 0), cards.number('CRVAL2', 0)];
+  const [lon0, lat0] = [crval[lonAxis], crval[latAxis]];
+  if (Math.abs(lat0) > 90) throw new Error(`WCS: CRVAL${latAxis + 1} = ${lat0} is not a latitude`);
+  const usesPv = !isTpv && !isSip;
+  if (usesPv && [1, 2].some((m) => cards.number(`PV${lonAxis + 1}_${m}`, 0) !== 0)) {
+    throw new Error('WCS: a fiducial point offset (PVi_1, PVi_2 on the longitude axis) is not supported');
+  }
+  const pvLat = usesPv ? Array.from({ length: 30 }, (_, m) => cards.number(`PV${latAxis + 1}_${m}`)) : [];
+  const projection = PROJECTIONS[code](pvLat, lat0);
+  const matrix = linearMatrix(cards, latAxis);
+  const det = matrix[0][0] * matrix[1][1] - matrix[0][1] * matrix[1][0];
+  if (!(Math.abs(det) > 0) || !Number.isFinite(det)) throw new Error('WCS: the CD/PC/CDELT matrix is singular');
+  const lonPole = cards.number('LONPOLE', lat0 >= projection.theta0 ? 0 : 180);
+  const latPole = cards.number('LATPOLE', 90);
+  const [poleLon, poleLat] = celestialPole(lon0, lat0, projection.theta0, lonPole, latPole);
+  return {
+    lonAxis,
+    latAxis,
+    crpix: [cards.number('CRPIX1', 0), cards.number('CRPIX2', 0)],
+    matrix,
+    inverse: [[matrix[1][1] / det, -matrix[0][1] / det], [-matrix[1][0] / det, matrix[0][0] / det]],
+    projection,
+    rotation: new SphericalRotation(poleLon, poleLat, lonPole),
+    sip: isSip ? parseSip(cards) : null,
+    tpv: isTpv ? parseTpv(cards) : null,
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 
 /** Celestial WCS of a FITS header: pixel (1-based) <-> (lon, lat) degrees. */
@@ -552,64 +611,7 @@ export class WCS {
       throw new Error(`WCS: CTYPE1 '${ctypes[0]}' and CTYPE2 '${ctypes[1]}' use different projections`);
     }
     this._frame = frameOf(cards, lon.name);
-    this._celestial = this._parseCelestial(cards, lon, latAxis);
-  }
-
-  /** Everything the transformations need, from a header with a celestial pair of axes. */
-  _parseCelestial(cards, axis, latAxis) {
-    const lonAxis = 1 - latAxis;
-    const isTpv = axis.code === 'TPV';
-    const code = isTpv ? 'TAN' : axis.code;
-    if (!(code in PROJECTIONS)) {
-      throw new Error(`WCS: unsupported projection '${axis.code}' (supported: ${Object.keys(PROJECTIONS).join(', ')}, TPV)`);
-    }
-    if (axis.suffix !== '' && !(axis.suffix === '-SIP' && !isTpv)) {
-      throw new Error(`WCS: unsupported CTYPE suffix '${axis.suffix}' (only -SIP is supported)`);
-    }
-    const crval = [cards.number('CRVAL1', 0), cards.number('CRVAL2', 0)];
-    const pvLat = isTpv ? [] : Array.from({ length: 30 }, (_, m) => cards.number(`PV${latAxis + 1}_${m}`));
-    if (!isTpv && [1, 2].some((m) => cards.number(`PV${lonAxis + 1}_${m}`, 0) !== 0)) {
-      throw new Error('WCS: a fiducial point offset (PVi_1, PVi_2 on the longitude axis) is not supported');
-    }
-    const projection = PROJECTIONS[code](pvLat, crval[latAxis]);
-    const matrix = linearMatrix(cards, latAxis);
-    const det = matrix[0][0] * matrix[1][1] - matrix[0][1] * matrix[1][0];
-    if (!(Math.abs(det) > 0) || !Number.isFinite(det)) throw new Error('WCS: the CD/PC/CDELT matrix is singular');
-    const inverse = [[matrix[1][1] / det, -matrix[0][1] / det], [-matrix[1][0] / det, matrix[0][0] / det]];
-    const [lon0, lat0] = [crval[lonAxis], crval[latAxis]];
-    if (Math.abs(lat0) > 90) throw new Error(`WCS: CRVAL${latAxis + 1} = ${lat0} is not a latitude`);
-    const theta0 = projection.theta0;
-    const lonPole = cards.number('LONPOLE', lat0 >= theta0 ? 0 : 180);
-    const latPole = cards.number('LATPOLE', 90);
-    const [poleLon, poleLat] = celestialPole(lon0, lat0, theta0, lonPole, latPole);
-    return {
-      lonAxis,
-      latAxis,
-      crpix: [cards.number('CRPIX1', 0), cards.number('CRPIX2', 0)],
-      matrix,
-      inverse,
-      projection,
-      rotation: new SphericalRotation(poleLon, poleLat, lonPole),
-      sip: axis.suffix === '-SIP' ? this._parseSip(cards) : null,
-      tpv: isTpv ? this._parseTpv(cards) : null,
-    };
-  }
-
-  /** SIP forward polynomials A, B and optional inverse AP, BP (pixel offsets). */
-  _parseSip(cards) {
-    const [a, b] = [sipPolynomial(cards, 'A'), sipPolynomial(cards, 'B')];
-    if (a === null || b === null) throw new Error('WCS: a -SIP CTYPE needs A_ORDER and B_ORDER');
-    const [ap, bp] = [sipPolynomial(cards, 'AP'), sipPolynomial(cards, 'BP')];
-    return { a, b, ap: ap && bp ? ap : null, bp: ap && bp ? bp : null };
-  }
-
-  /** TPV polynomials of both axes; an axis without PVi_k keywords is left undistorted. */
-  _parseTpv(cards) {
-    return [1, 2].map((axis) => {
-      const coefficients = TPV_TERMS.map((_, k) => cards.number(`PV${axis}_${k}`));
-      if (coefficients.every((c) => c === undefined)) return (x) => x;
-      return tpvPolynomial(coefficients.map((c) => c ?? 0));
-    });
+    this._celestial = parseCelestial(cards, lon, latAxis);
   }
 
   /** False when the header has no celestial pair of axes (pixel coordinates only). */

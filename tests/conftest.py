@@ -1,0 +1,225 @@
+"""Shared fixtures: seeded test images, settings on temporary folders, in-process and real servers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from tileserver import config
+from tileserver.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def sky(width: int, height: int, seed: int = 1, nan_box: bool = False) -> np.ndarray:
+    """A (height, width) float32 sky: noise around 100 plus a few bright stars. FITS row 0 is the bottom."""
+    rng = np.random.default_rng(seed)
+    data = rng.normal(100.0, 5.0, (height, width)).astype(np.float32)
+    for _ in range(max(1, width * height // 20000)):
+        x, y = rng.integers(0, width), rng.integers(0, height)
+        data[max(0, y - 1):y + 2, max(0, x - 1):x + 2] += rng.uniform(200, 5000)
+    if nan_box:
+        data[: height // 8, : width // 8] = np.nan
+    return data
+
+
+def tan_header(width: int, height: int) -> dict[str, Any]:
+    return {
+        "CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0,
+        "CRPIX1": width / 2 + 0.5, "CRPIX2": height / 2 + 0.5,
+        "CD1_1": -5.5e-5, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 5.5e-5, "RADESYS": "ICRS",
+    }
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def make_fits(data_dir: Path) -> Callable[..., Path]:
+    """Write a FITS file into the data folder: make_fits("a.fits", data, header={...}, bitpix=16, ...)."""
+
+    def make(name: str, data: np.ndarray | None = None, header: dict[str, Any] | None = None,
+             width: int = 600, height: int = 400, seed: int = 1, wcs: bool = True) -> Path:
+        if data is None:
+            data = sky(width, height, seed)
+        hdu = fits.PrimaryHDU(data)
+        if wcs and data.ndim >= 2:
+            hdu.header.update(tan_header(data.shape[-1], data.shape[-2]))
+        for key, value in (header or {}).items():
+            hdu.header[key] = value
+        path = data_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        hdu.writeto(path, overwrite=True)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def settings_for(data_dir: Path, cache_dir: Path) -> Callable[..., config.Settings]:
+    """Checked settings on the test's folders, with overrides: settings_for(tile_size=128)."""
+
+    def make(**overrides: Any) -> config.Settings:
+        values = {"data_dir": str(data_dir), "cache_dir": str(cache_dir), **overrides}
+        return config.resolve(values, environ={}, config_file=Path(os.devnull))
+
+    return make
+
+
+@pytest.fixture
+def client_for(settings_for: Callable[..., config.Settings]) -> Iterator[Callable[..., Any]]:
+    from starlette.testclient import TestClient
+
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(settings_for(**overrides)), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_for: Callable[..., Any]) -> Any:
+    return client_for()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real `tileserver` process on a free loopback port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.args = [sys.executable, "-m", "tileserver", "--no-browser", "--port", str(self.port), *args]
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.root_path = ""
+        if "--root-path" in args:
+            self.root_path = args[args.index("--root-path") + 1].rstrip("/")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.root_path}"
+
+    def start(self, timeout: float = 30.0) -> "LiveServer":
+        self._logfile = open(self.log, "wb")
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._logfile, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        if hasattr(self, "_logfile"):
+            self._logfile.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, data_dir: Path, cache_dir: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start real servers: live_server("--workers", "2"). Data and cache folders are the test's."""
+    servers: list[LiveServer] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> LiveServer:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
+        full_env.update({"TILESERVER_DATA_DIR": str(data_dir), "TILESERVER_CACHE_DIR": str(cache_dir),
+                         "XDG_CONFIG_HOME": str(tmp_path / "config")})
+        full_env.update(env or {})
+        server = LiveServer(list(args), full_env, tmp_path / f"server{len(servers)}.log")
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Debian's chromium is not installed: run .ci/run or apt-get install chromium")
+    return path
+
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that records console errors and failed requests (asserted empty by the tests)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.failed_requests = []  # type: ignore[attr-defined]
+    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    page.on("requestfailed", lambda req: page.failed_requests.append(req.url))
+    page.on("response", lambda resp: resp.status >= 400 and page.failed_requests.append(f"{resp.status} {resp.url}"))
+    yield page
+    context.close()
+
+
+def save_artifact(name: str, data: bytes) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    path.write_bytes(data)
+    return path
