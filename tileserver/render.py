@@ -274,7 +274,9 @@ def render_color(
     exact = gamma == 1.0
     top = 255.49 if exact else _LEVELS - 1
     rgb = _mix(values.reshape(nchan, -1), (weights * top).astype(np.float32))
-    np.clip(rgb, 0.0, top, out=rgb)
+    # Each v is in [0, 1]: non-negative weights summing to at most 1 per colour cannot leave [0, top].
+    if (weights < 0).any() or (weights.sum(axis=1) > 1.0 + 1e-6).any():
+        np.clip(rgb, 0.0, top, out=rgb)
     if exact:
         pixels = rgb.astype(np.uint8)
         if invert:
@@ -283,7 +285,7 @@ def render_color(
         pixels = np.take(_gamma_table(gamma, bool(invert)), _as_int32(rgb))
     if invert:
         # Without INV these are already black: all their v are 0.
-        blank = np.logical_and.reduce(np.isnan(tile), axis=0).reshape(-1)
+        blank = np.logical_and.reduce(np.isnan(tile, out=_scratch("blank", tile.shape, np.bool_)), axis=0).reshape(-1)
         pixels[blank] = 0
     return pixels.reshape(height, width, 3)
 

@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 description of the HTTP API, built from the same constants the parser checks against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .colormaps import COLORMAPS
+from .config import Settings
+from .protocol import FORMATS, STRETCHES
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+INT = r"[+-]?\d{1,9}"
+
+
+def _param(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema, **extra}
+
+
+def _flag(name: str, description: str) -> dict[str, Any]:
+    return _param(name, description, {"type": "string", "maxLength": 16}, allowEmptyValue=True)
+
+
+def _array(name: str, description: str, pattern: str) -> dict[str, Any]:
+    return _param(name, description, {"type": "array", "maxItems": 64, "items": {"type": "string",
+                                                                                   "pattern": pattern}},
+                  style="form", explode=True)
+
+
+def api_parameters() -> list[dict[str, Any]]:
+    number = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?"
+    return [
+        _param("FIF", "Image path relative to the data folder; `file.fits[2]` or `file.fits[SCI]` selects an "
+               "extension.", {"type": "string", "minLength": 1, "maxLength": 1024}, required=True),
+        _flag("INFO", "Return the JSON description of the image."),
+        _flag("obj", "Return the IIP text header (`obj=IIP,1.0`)."),
+        _param("JTL", "Tile `z,i`: z=0 is the coarsest level, i = column + columns(z) x row, row 0 at the top.",
+               {"type": "string", "pattern": rf"^{INT},{INT}$"}),
+        _param("CHAN", "Channel (1-based): the first one selects mono mode; for VAL/PFL, the channels to report.",
+               {"type": "array", "maxItems": 64, "items": {"type": "integer", "minimum": 1, "maximum": 99999}},
+               style="form", explode=True),
+        _array("MINMAX", "Intensity cuts `c:min,max` of channel c.", rf"^\d{{1,5}}:{number},{number}$"),
+        _array("MIX", "RGB weights `c:r,g,b` of channel c (colour mode); unlisted channels are interpolated.",
+               rf"^\d{{1,5}}:{number},{number},{number}$"),
+        _param("CTW", "IIP colour-twist matrix `r1,r2..;g1,g2..;b1,b2..` (one weight per channel and row).",
+               {"type": "string", "maxLength": 4096}),
+        _param("CNT", "Contrast, 0 to 1000 (`eq`: histogram equalisation; `st`: full min-max range).",
+               {"type": "string", "pattern": rf"^({number}|eq|st)$"}),
+        _param("BRT", "Brightness, -100 to 100.", {"type": "number", "minimum": -100, "maximum": 100}),
+        _param("GAM", "Display gamma, 0.2 to 5: out = 255.49 v^(1/GAM) (`log`: logarithmic stretch).",
+               {"type": "string", "pattern": rf"^({number}|log)$"}),
+        _param("STR", "Stretch applied before gamma.", {"type": "string", "enum": list(STRETCHES)}),
+        _param("CMP", "Colormap (mono mode).", {"type": "string", "enum": list(COLORMAPS)}),
+        _flag("INV", "Invert the intensities."),
+        _param("QLT", "JPEG quality.", {"type": "integer", "minimum": 0, "maximum": 100}),
+        _param("SAT", "Colour saturation (colour mode), 0 to 5.", {"type": "number", "minimum": 0, "maximum": 5}),
+        _param("RGN", "Region `x1,y1:x2,y2` in full-resolution pixels, 1-based, inclusive, y from the top.",
+               {"type": "string", "pattern": rf"^{INT},{INT}:{INT},{INT}$"}),
+        _param("BIN", "Binning factor of a region.", {"type": "integer", "minimum": 1, "maximum": 1024}),
+        _param("CVT", "Output format of a region.", {"type": "string", "enum": list(FORMATS)}),
+        _param("VAL", "Pixel values at FITS pixel `x,y` (1-based).", {"type": "string", "pattern": rf"^{INT},{INT}$"}),
+        _param("PFL", "Profile of values along the line `x1,y1:x2,y2` (FITS pixels).",
+               {"type": "string", "pattern": rf"^{INT},{INT}:{INT},{INT}$"}),
+        _param("V", "The image's cache tag (INFO `cache_tag`): makes the tile URL immutable.",
+               {"type": "string", "maxLength": 64}),
+    ]
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {304: "Not modified (If-None-Match matched the ETag)", 403: "Path outside the data folder",
+            404: "No such image or tile", 413: "Region, profile or image over a limit",
+            415: "Unreadable or unsupported file", 422: "Invalid parameter", 503: "Busy: retry after Retry-After s",
+            507: "The cache disk is full"}
+    out: dict[str, Any] = {}
+    for code in codes:
+        body = {"content": {"application/json": {"schema": ERROR}}} if code != 304 else {}
+        out[str(code)] = {"description": text[code], **body}
+    return out
+
+
+def document(settings: Settings) -> dict[str, Any]:
+    image_types = {t: {"schema": {"type": "string", "format": "binary"}}
+                   for t in ("image/jpeg", "image/png", "image/webp", "application/fits")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tileserver", "version": __version__,
+                 "description": "Tiles, snapshots, values and profiles of huge scientific images, in the "
+                                "IIP/VisiOmatic query language."},
+        "servers": [{"url": settings.root_path or "/"}],
+        "paths": {
+            settings.api_path: {"get": {
+                "summary": "The image API",
+                "description": "Exactly one of INFO, obj, JTL, RGN, VAL, PFL says what to return.",
+                "operationId": "api",
+                "parameters": api_parameters(),
+                "responses": {
+                    "200": {"description": "A tile or region (image), INFO/VAL/PFL (JSON) or obj (text).",
+                            "content": {**image_types, "application/json": {"schema": {"type": "object"}},
+                                        "text/plain": {"schema": {"type": "string"}}}},
+                    **_errors(304, 403, 404, 413, 415, 422, 503, 507),
+                },
+            }},
+            "/healthz": {"get": {"summary": "Liveness check", "operationId": "healthz",
+                                 "responses": {"200": {"description": "ok",
+                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This description", "operationId": "openapi",
+                                      "responses": {"200": {"description": "OpenAPI document", "content": {
+                                          "application/json": {"schema": {"type": "object"}}}}}}},
+        },
+        "components": {"schemas": {"Error": {
+            "type": "object", "required": ["detail"],
+            "properties": {"detail": {"type": "array", "items": {
+                "type": "object", "required": ["loc", "msg", "type"],
+                "properties": {"loc": {"type": "array", "items": {"type": "string"}},
+                               "msg": {"type": "string"}, "type": {"type": "string"}}}}},
+        }}},
+    }
