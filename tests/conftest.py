@@ -223,3 +223,13 @@ def save_artifact(name: str, data: bytes) -> Path:
     path = ARTIFACTS / name
     path.write_bytes(data)
     return path
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine to completion in a thread of its own: the session's Playwright browser keeps an event loop
+    running in the main thread, where run_async() would refuse to start."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -12,11 +13,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import config, errors, routes
+from . import access, config, errors, routes, status, ws
 from .engine import Engine
 
 log = logging.getLogger("tileserver")
@@ -40,6 +42,17 @@ def share_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise config.SettingError(f"the package's {name}/ folder is missing: reinstall tileserver")
+
+
+def manual_dir(settings: config.Settings) -> Path | None:
+    """The built HTML manual: doc_dir, or else the one shipped in the wheel or built in a source checkout."""
+    if settings.doc_dir:
+        return Path(settings.doc_dir) if Path(settings.doc_dir).is_dir() else None
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_share" / "doc", here.parent / "doc" / "_build" / "html"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
 
 
 def leaflet_dir() -> Path:
@@ -72,7 +85,30 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
+class PrefixedPaths:
+    """Serve {root_path}/x whether the reverse proxy strips root_path or passes the path unchanged.
+
+    The ASGI server prefixes every path with root_path, so a proxy that strips it gets /vis/x routed as /x; one
+    that passes /vis/x unchanged arrives as /vis/vis/x, which we bring back to /vis/x. Direct requests to
+    {root_path}/x work the same way, so one URL serves through the proxy and on the server's own port."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "")
+        if root and scope["type"] in ("http", "websocket"):
+            path, twice = scope["path"], root + root
+            if path == twice or path.startswith(twice + "/"):
+                raw = scope.get("raw_path")
+                scope = {**scope, "path": path[len(root):],
+                         "raw_path": raw[len(root.encode()):] if raw else raw}
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: config.Settings) -> Starlette:
+    # doc_dir names the manual actually served ("" for none): the viewer links to it only then.
+    settings = dataclasses.replace(settings, doc_dir=str(manual_dir(settings) or ""))
     engine = Engine(settings)
     client_dir = Path(settings.client_dir) if settings.client_dir else share_dir("client")
     template_dir = Path(settings.template_dir) if settings.template_dir else share_dir("templates")
@@ -82,13 +118,23 @@ def create_app(settings: config.Settings) -> Starlette:
         Route("/", routes.viewer, methods=["GET", "HEAD"]),
         Route(settings.api_path, api, methods=["GET", "HEAD"]),
         Route("/healthz", routes.healthz, methods=["GET", "HEAD"]),
+        Route("/openapi.json", routes.openapi_document, methods=["GET", "HEAD"]),
+        Route("/list", routes.list_folder, methods=["GET", "HEAD"]),
+        Route("/progress", routes.build_progress, methods=["GET", "HEAD"]),
+        WebSocketRoute("/ws", ws.LiveHub(engine, settings).endpoint),
         Mount("/client", StaticFiles(directory=client_dir), name="client"),
         Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
+        *status.routes(settings),
     ]
-    doc_dir = Path(settings.doc_dir) if settings.doc_dir else None
-    if doc_dir and doc_dir.is_dir():
-        route_list.append(Mount(settings.doc_path, StaticFiles(directory=doc_dir, html=True), name="manual"))
-    middleware = []
+    if settings.doc_dir:
+        route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))
+    monitor = status.Monitor(settings, engine)
+    middleware = [
+        # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.
+        Middleware(access.HeaderLimit, max_bytes=settings.max_request_header_bytes),
+        Middleware(access.ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
+                   private=bool(settings.access_file)),
+        Middleware(PrefixedPaths), Middleware(status.CountRequests, monitor=monitor)]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         middleware.append(Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "HEAD"],
@@ -106,6 +152,7 @@ def create_app(settings: config.Settings) -> Starlette:
     app.state.engine = engine
     app.state.templates = templates
     app.state.pid = os.getpid()
+    app.state.monitor = monitor
     return app
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import ipaddress
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -71,6 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("cors_origins", str, "", "Comma-separated origins allowed to call the API from another site (none by default).",
        "server"),
     _s("admin_pages", bool, True, "Serve /status, /status.json and /metrics.", "server"),
+    _s("admin_allow", str, "127.0.0.0/8, ::1", "Comma-separated client addresses or networks (CIDR) allowed to see "
+       "the admin pages; 0.0.0.0/0, ::/0 for everyone.", "server"),
     # image display defaults
     _s("brightness", float, 0.0, "Default relative brightness (black level), BRT.", "image", min=-100, max=100),
     _s("contrast", float, 1.0, "Default relative contrast, CNT.", "image", min=0, max=1000),
@@ -94,6 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("max_profile_length", int, 100_000, "Longest line profile, in pixels along the line.", "paths",
        min=2, max=10**8),
     _s("max_query_length", int, 4096, "Longest accepted API query string, in bytes.", "paths", min=256, max=65536),
+    _s("max_fits_header_bytes", int, 8 * 2**20, "Largest FITS header accepted, in bytes per HDU (2880 bytes hold "
+       "36 cards); parsing costs astropy about a second and 15 MB of memory per MB.", "paths", min=2880, max=2**31),
+    _s("max_request_header_bytes", int, 32768, "Largest total size of an HTTP request's headers, in bytes (431 "
+       "beyond).", "paths", min=1024, max=2**24),
     _s("default_image", str, "", "Image the viewer shows when its URL names none (FIF path).", "paths"),
     _s("no_browser", bool, False, "Do not open a web browser (quick-look mode).", "paths"),
     # engine
@@ -110,6 +117,25 @@ SETTINGS: tuple[Setting, ...] = (
     _s("max_cache_tile_bytes", int, 256 * 2**20, "Most bytes of encoded tiles kept in each worker's memory cache.",
        "cache", min=0, max=2**40),
     _s("max_open_files", int, 64, "Most cached pyramids each worker keeps open.", "cache", min=1, max=10**5),
+    # websocket
+    _s("ws_heartbeat_interval", float, 20.0, "Seconds between two heartbeats on a websocket; keep it below the "
+       "proxies' read timeouts (nginx: 60 s).", "websocket", min=0.1, max=3600),
+    _s("ws_idle_timeout", float, 120.0, "Close a websocket whose client has sent nothing (not even a heartbeat "
+       "answer) for this many seconds.", "websocket", min=1, max=86400),
+    _s("ws_max_message_bytes", int, 4096, "Largest message a websocket client may send; larger closes its socket.",
+       "websocket", min=64, max=2**20),
+    _s("ws_max_subscriptions", int, 16, "Most images one websocket may watch.", "websocket", min=1, max=4096),
+    _s("ws_max_messages_per_second", float, 20.0, "Messages per second a websocket client may send (bursts of "
+       "twice that); a flood closes its socket.", "websocket", min=0.1, max=10**6),
+    _s("ws_watch_interval", float, 1.0, "Seconds between two checks of a watched image file for a rewrite (live "
+       "reload).", "websocket", min=0.05, max=3600),
+    # access control (multi-user servers behind an authenticating proxy)
+    _s("access_file", str, "", "File mapping users and groups to the data sub-folders they may read; empty: anyone "
+       "reads everything. See the manual for its format.", "access"),
+    _s("user_header", str, "X-Remote-User", "Request header in which the reverse proxy names the authenticated user.",
+       "access"),
+    _s("trusted_proxies", str, "127.0.0.1, ::1", "Comma-separated addresses or networks (CIDR) of the reverse "
+       "proxies whose X-Forwarded-For, X-Forwarded-Proto and user header are believed.", "access"),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -222,8 +248,21 @@ def check(settings: Settings) -> Settings:
             raise SettingError(f"setting {name}: {value!r} is not an existing directory")
         changes[name] = str(path.resolve())
     changes["cache_dir"] = str(_check_cache_dir(settings.cache_dir))
+    for item in filter(None, (part.strip() for part in settings.admin_allow.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as e:
+            raise SettingError(f"setting admin_allow: {e}") from None
     if settings.max_requests_jitter and not settings.max_requests:
         raise SettingError("setting max_requests_jitter: needs max_requests > 0")
+    from . import access
+
+    access.parse_networks(settings.trusted_proxies)
+    if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
+        raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
+    if settings.access_file:
+        changes["access_file"] = str(Path(settings.access_file).expanduser().resolve())
+        access.load_rules(Path(changes["access_file"]))  # a broken access file stops the start, not some request
     return dataclasses.replace(settings, **changes)
 
 

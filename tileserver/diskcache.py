@@ -1,31 +1,56 @@
 """The disk cache of pyramids, shared by every worker process of a server (and by servers sharing the folder).
 
-The truth lives on disk: `entries/<key>/` holds a published pyramid (manifest.json + level files), `tmp/` the
-builds in progress, `locks/` the lock files. Build-once and eviction use flock locks, which the kernel releases
-when a process dies, so a worker killed at any instant never leaves a lock held. A build is written into a
-temporary folder and published with one atomic rename: a crash leaves no half-written entry.
+The truth lives on disk: `entries/<key>/` holds a published pyramid (manifest.json, level files, tile checksums and
+a `last-use` file whose mtime is the LRU recency), `tmp/` the builds in progress and the trash of removals,
+`locks/<key>.lock` one lock file per key. Every lock is an flock, which the kernel releases when its holder dies,
+so a process killed at any instant never leaves a lock held, and no shared state lives only in memory.
+
+Per key: a builder holds the lock exclusively from its check for an entry until it has opened the entry it
+published; an opener holds it shared while it reads the manifest and opens the files; the evictor removes an entry
+only if it can take that lock at once. So an entry is never pulled from under a process opening it, and once a
+process has the files open, removal (rename, then unlink) does not disturb it: on Linux an unlinked file lives on
+while it is open. Builds are written into `tmp/` and published by one atomic rename: a crash leaves no half-written
+entry, and the temporary folder of a dead builder is removed by the next builder of that key or at start-up.
+
+Integrity: the sizes of the level files are checked at open, and every tile read is checked against a 64-bit sum
+of its words recorded at publication, so an entry truncated, zero-filled or removed, at rest or while served, is
+detected (pyramid.CorruptEntry) and rebuilt rather than served. The sum costs ~10 µs per 256² tile (a CRC32 ~65
+µs) against ~300 µs to render and encode it, and catches every zero-filled or truncated tile.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from . import pyramid
 from .errors import CacheFull
 
+log = logging.getLogger("tileserver.cache")
+
 MANIFEST = "manifest.json"
 LAST_USE = "last-use"
+CHECKSUMS = "checksums.u64"
 TOUCH_INTERVAL = 10.0  # seconds between two recency updates of the same entry by one process
+EVICT_LOCK = "evict.lock"
+EVICT_PASSES = 3  # an entry skipped because it was being opened is tried again this many times
+
+T = TypeVar("T")
+Build = Callable[[Path], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -36,7 +61,11 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        return sum(f["bytes"] for f in self.manifest["files"])
+        return sum(f["bytes"] for f in self.manifest["files"]) + self.manifest.get("checksums", {}).get("bytes", 0)
+
+    @property
+    def build_id(self) -> str:
+        return self.manifest.get("build_id", "")
 
 
 def cache_key(path: Path, selector: str | None, tile_size: int) -> str:
@@ -44,6 +73,78 @@ def cache_key(path: Path, selector: str | None, tile_size: int) -> str:
     st = path.stat()
     ident = f"{path}\0{selector or ''}\0{st.st_size}\0{st.st_mtime_ns}\0{tile_size}\0{pyramid.FORMAT_VERSION}"
     return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def tile_checksum(tile: np.ndarray) -> np.uint64:
+    """Sum of the tile's bytes as 64-bit words, modulo 2**64: zero-filled or cut-short data changes it. (A XOR
+    would not do: it cancels over constant tiles, such as a NaN border.)"""
+    words = tile.reshape(-1).view(np.uint32)
+    even = words.size & ~1
+    total = np.add.reduce(words[:even].view(np.uint64))  # wraps around, silently, as wanted
+    if even < words.size:  # an odd number of float32 values: add the last one on its own
+        total = np.add.reduce(np.array([total, words[-1]], np.uint64))
+    return total
+
+
+class CheckedPyramid(pyramid.Pyramid):
+    """A pyramid opened from a cache entry: checks every tile it reads, and knows whether it is still published."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(entry.folder, entry.manifest)
+        self.entry = entry
+        g = self.geometry
+        counts = [g.grid(z)[0] * g.grid(z)[1] for z in range(g.levels)]
+        self._first = np.cumsum([0, *counts]).tolist()
+        try:
+            self.checksums = np.fromfile(entry.folder / CHECKSUMS, np.uint64)
+            self._manifest_inode = os.stat(entry.folder / MANIFEST).st_ino
+        except OSError as e:
+            self.close()
+            raise pyramid.CorruptEntry(f"unreadable checksums ({e.strerror})") from None
+        if self.checksums.size != self._first[-1]:
+            self.close()
+            raise pyramid.CorruptEntry("checksums of the wrong size")
+
+    def __del__(self) -> None:
+        # Files close when the last request using this pyramid lets go of it, never under a reading thread.
+        if getattr(self, "fds", None):
+            self.close()
+
+    def tile(self, z: int, i: int) -> np.ndarray:
+        data = super().tile(z, i)
+        if tile_checksum(data) != self.checksums[self._first[z] + i]:
+            raise pyramid.CorruptEntry(f"tile {z},{i} does not match its checksum")
+        return data
+
+    def pixel(self, x: int, y: int) -> np.ndarray | None:
+        g = self.geometry
+        if not (0 <= x < g.width and 0 <= y < g.height):
+            return None
+        z, ts = g.levels - 1, g.tile_size
+        i = (y // ts) * g.grid(z)[0] + x // ts
+        x0, y0, _, _ = g.tile_box(z, i)
+        return self.tile(z, i)[:, y - y0, x - x0].copy()
+
+    def published(self) -> bool:
+        """False once the entry was evicted, removed or replaced: keep serving from it, but reopen soon."""
+        try:
+            return os.stat(self.entry.folder / MANIFEST).st_ino == self._manifest_inode
+        except OSError:
+            return False
+
+
+def write_checksums(folder: Path, manifest: dict[str, Any]) -> None:
+    """Record the checksum of every tile of a freshly built pyramid (read back from the page cache)."""
+    pyr = pyramid.Pyramid(folder, manifest)
+    try:
+        g = pyr.geometry
+        sums = np.array([tile_checksum(pyr.tile(z, i))
+                         for z in range(g.levels) for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
+    finally:
+        pyr.close()
+    with open(folder / CHECKSUMS, "wb") as f:
+        f.write(sums.tobytes())
+        os.fsync(f.fileno())
 
 
 class DiskCache:
@@ -55,6 +156,7 @@ class DiskCache:
         self.max_images = max_images
         self.max_bytes = max_bytes
         self._touched: dict[str, float] = {}
+        self._broken: set[str] = set()  # build ids of entries this process found corrupt
         self.ensure_folders()
 
     def ensure_folders(self) -> None:
@@ -62,97 +164,164 @@ class DiskCache:
             folder.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
-    def _lock(self, name: str, exclusive: bool = True) -> Iterator[None]:
-        self.ensure_folders()  # the cache folder may have been removed while serving
-        fd = os.open(self.locks / name, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    def _lock(self, name: str, shared: bool = False, wait: bool = True) -> Iterator[bool]:
+        """flock on locks/name; yields whether it was taken (always, when waiting). The file may be unlinked
+        between our open and our flock (eviction, a removed cache folder): then we lock its successor instead."""
+        mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB)
+        while True:
+            self.ensure_folders()  # the cache folder may have been removed while serving
+            path = self.locks / name
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                try:
+                    fcntl.flock(fd, mode)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    current = os.stat(path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    current = False
+                if current:
+                    yield True
+                    return
+            finally:
+                os.close(fd)  # closing releases the lock
 
     def get(self, key: str) -> Entry | None:
-        """The published entry for key, or None (absent or unreadable manifest)."""
+        """The published entry for key, or None (absent, unreadable manifest, or found corrupt here)."""
+        entry = self._read(key)
+        if entry is None or entry.build_id in self._broken:
+            return None
+        self.touch(key)
+        return entry
+
+    def _read(self, key: str) -> Entry | None:
         folder = self.entries / key
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if manifest.get("format") != pyramid.FORMAT_VERSION:
+        if not isinstance(manifest, dict) or manifest.get("format") != pyramid.FORMAT_VERSION:
             return None
-        self.touch(key)
         return Entry(key, folder, manifest)
 
     def touch(self, key: str, force: bool = False) -> None:
+        """Mark key as used now (the LRU order); at most once per TOUCH_INTERVAL per process unless forced."""
         now = time.monotonic()
         if not force and now - self._touched.get(key, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
             return
+        if len(self._touched) > 100_000:
+            self._touched.clear()
         self._touched[key] = now
         try:
             os.utime(self.entries / key / LAST_USE)
         except OSError:
             pass
 
-    def get_or_build(self, key: str, build: Callable[[Path], dict[str, Any]]) -> Entry:
-        """The entry for key, built by `build(tmp_folder) -> manifest` if needed. When several processes ask at
-        once, one builds and the others wait on the lock, then find the published entry."""
-        entry = self.get(key)
-        if entry:
-            return entry
+    def open(self, key: str, opener: Callable[[Entry], T]) -> T | None:
+        """The published entry for key opened by `opener`, or None. Waits while another process builds it."""
+        with self._lock(key + ".lock", shared=True):
+            entry = self.get(key)
+            if entry is None:
+                return None
+            try:
+                return opener(entry)
+            except pyramid.CorruptEntry as e:
+                log.warning("cache entry %s is corrupt (%s): rebuilding it", key, e)
+                self._broken.add(entry.build_id)
+                return None
+
+    def open_or_build(self, key: str, build: Build, opener: Callable[[Entry], T]) -> T:
+        """The entry for key opened by `opener`, built first by `build(tmp_folder) -> manifest` if needed.
+        When several processes ask at once, one builds and the others wait on the lock, then open its entry."""
         with self._lock(key + ".lock"):
             entry = self.get(key)
-            if entry:
-                return entry
-            self.remove(key)  # a broken leftover under that name
-            tmp = self.tmp / f"{key}.{os.getpid()}.{time.monotonic_ns()}"
-            tmp.mkdir(parents=True)
-            try:
-                manifest = build(tmp)
-                manifest["key"] = key
-                manifest["created"] = time.time()
-                (tmp / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-                (tmp / LAST_USE).touch()
-                os.rename(tmp, self.entries / key)
-            except OSError as e:
-                shutil.rmtree(tmp, ignore_errors=True)
-                if e.errno in (28, 122):  # ENOSPC, EDQUOT
-                    raise CacheFull("the server's cache disk is full; try again later") from None
-                raise
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            if entry is not None:
+                try:
+                    return opener(entry)
+                except pyramid.CorruptEntry as e:
+                    log.warning("cache entry %s is corrupt (%s): rebuilding it", key, e)
+            self._unpublish(key)  # a broken leftover under that name
+            self._clean_builds(key)  # we hold the key's lock: whoever left these is dead
+            entry = self._build(key, build)
+            result = opener(entry)  # still under the lock, so no evictor can take the entry before this
         self.evict(keep=key)
-        entry = self.get(key)
-        if entry is None:
-            raise CacheFull("the cache entry vanished right after its build")
-        return entry
+        return result
+
+    def get_or_build(self, key: str, build: Build) -> Entry:
+        return self.open_or_build(key, build, lambda entry: entry)
+
+    def _build(self, key: str, build: Build) -> Entry:
+        tmp = self.tmp / f"{key}.{os.getpid()}.build"
+        start = time.monotonic()
+        try:
+            tmp.mkdir(parents=True)
+            manifest = build(tmp)
+            write_checksums(tmp, manifest)
+            manifest.update(key=key, created=time.time(), build_id=uuid.uuid4().hex)
+            manifest["checksums"] = {"name": CHECKSUMS, "bytes": os.path.getsize(tmp / CHECKSUMS)}
+            with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+                json.dump(manifest, f)
+                f.flush()
+                os.fsync(f.fileno())
+            (tmp / LAST_USE).touch()
+            os.rename(tmp, self.entries / key)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheFull("the server's cache disk is full; try again later") from None
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("built %s (%s) in %.2f s", key, manifest.get("image", {}).get("name", "?"), time.monotonic() - start)
+        return Entry(key, self.entries / key, manifest)
+
+    def building(self, key: str) -> bool:
+        """Whether some live process holds key's lock exclusively (a build in progress, or a removal)."""
+        with self._lock(key + ".lock", shared=True, wait=False) as free:
+            return not free
+
+    def discard(self, entry: Entry) -> None:
+        """Forget an entry found corrupt: this process will not open it again, and the next build of its key
+        replaces it. Removed now if nobody holds its lock; never waits (callers may be on the event loop)."""
+        self._broken.add(entry.build_id)
+        with self._lock(entry.key + ".lock", wait=False) as locked:
+            current = self._read(entry.key) if locked else None
+            if current is not None and current.build_id == entry.build_id:
+                self._unpublish(entry.key)
 
     def remove(self, key: str) -> None:
-        """Unpublish an entry. Renaming first makes removal atomic; processes that still have its files open keep
-        reading them (on Linux an unlinked file lives while it is open)."""
-        folder = self.entries / key
-        if not folder.exists():
-            return
+        """Unpublish an entry; waits for a build of that key in progress."""
+        with self._lock(key + ".lock"):
+            self._unpublish(key)
+
+    def _unpublish(self, key: str) -> None:
+        """Rename the entry out of entries/ (atomic), then delete it. Processes that have its files open keep
+        reading them. Call with the key's lock held."""
+        trash = self._to_trash(key)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _to_trash(self, key: str) -> Path | None:
         trash = self.tmp / f"trash.{key}.{os.getpid()}.{time.monotonic_ns()}"
         try:
-            os.rename(folder, trash)
+            os.rename(self.entries / key, trash)
+        except FileNotFoundError:
+            return None
         except OSError:
-            return
-        shutil.rmtree(trash, ignore_errors=True)
+            # Not a folder we can move (a stray file by that name): delete it in place.
+            shutil.rmtree(self.entries / key, ignore_errors=True)
+            return None
+        return trash
 
     def list(self) -> list[Entry]:
-        out = []
         try:
             names = os.listdir(self.entries)
         except OSError:
-            return out
-        for name in names:
-            try:
-                manifest = json.loads((self.entries / name / MANIFEST).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            out.append(Entry(name, self.entries / name, manifest))
-        return out
+            return []
+        return [entry for entry in map(self._read, names) if entry is not None]
 
     def last_use(self, entry: Entry) -> float:
         try:
@@ -161,55 +330,82 @@ class DiskCache:
             return 0.0
 
     def evict(self, keep: str | None = None) -> list[str]:
-        """Remove the least recently used entries beyond the image-count and byte bounds."""
-        removed = []
-        with self._lock("evict.lock"):
-            entries = sorted(self.list(), key=self.last_use)
-            count, total = len(entries), sum(e.nbytes for e in entries)
-            for entry in entries:
-                if count <= self.max_images and total <= self.max_bytes:
+        """Remove the least recently used entries beyond the image-count and byte bounds. An entry whose lock is
+        held (being built, opened or removed) is skipped; the next eviction reconsiders it."""
+        removed: list[str] = []
+        trash: list[Path] = []
+        with self._lock(EVICT_LOCK):
+            for attempt in range(EVICT_PASSES):
+                if attempt:
+                    time.sleep(0.01)  # the entries skipped were being opened: that takes a moment only
+                if self._evict_pass(keep, removed, trash):
                     break
-                if entry.key == keep:
-                    continue
-                self.remove(entry.key)
-                removed.append(entry.key)
-                count, total = count - 1, total - entry.nbytes
+        for folder in trash:
+            shutil.rmtree(folder, ignore_errors=True)
+        if removed:
+            log.info("evicted %d cache entr%s: %s", len(removed), "y" if len(removed) == 1 else "ies",
+                     " ".join(removed))
         return removed
+
+    def _evict_pass(self, keep: str | None, removed: list[str], trash: list[Path]) -> bool:
+        """One pass of eviction, oldest first; returns whether the bounds now hold."""
+        entries = sorted(self.list(), key=self.last_use)
+        count, total = len(entries), sum(e.nbytes for e in entries)
+        for entry in entries:
+            if count <= self.max_images and total <= self.max_bytes:
+                return True
+            if entry.key == keep:
+                continue
+            with self._lock(entry.key + ".lock", wait=False) as locked:
+                if not locked:
+                    continue
+                moved = self._to_trash(entry.key)
+                _unlink(self.locks / (entry.key + ".lock"))  # waiters notice and lock its successor
+            if moved is not None:
+                trash.append(moved)
+            removed.append(entry.key)
+            count, total = count - 1, total - entry.nbytes
+        return count <= self.max_images and total <= self.max_bytes or all(e.key == keep for e in entries)
 
     def clear(self) -> int:
         n = 0
         for entry in self.list():
             self.remove(entry.key)
             n += 1
-        self.clean_tmp(max_age=0)
+        self.clean_tmp()
         return n
 
-    def clean_tmp(self, max_age: float = 3600.0) -> None:
-        """Remove temporary folders of builders that are gone (dead pid) or older than max_age seconds."""
+    def _clean_builds(self, key: str) -> None:
+        """Remove the temporary folders of earlier builds of key. Call with the key's lock held."""
         try:
             names = os.listdir(self.tmp)
         except OSError:
             return
-        now = time.time()
         for name in names:
-            path = self.tmp / name
-            parts = name.split(".")
-            pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
-            try:
-                old = now - path.stat().st_mtime > max_age
-            except OSError:
-                continue
-            if old or (pid is not None and not _alive(pid)):
-                shutil.rmtree(path, ignore_errors=True)
+            if name.startswith(key + "."):
+                shutil.rmtree(self.tmp / name, ignore_errors=True)
+
+    def clean_tmp(self) -> None:
+        """Remove what dead processes left in tmp/: half-deleted entries, and the build folders of keys whose lock
+        nobody holds (a live builder always holds its key's lock). Safe while other workers run."""
+        try:
+            names = os.listdir(self.tmp)
+        except OSError:
+            return
+        keys = set()
+        for name in names:
+            if name.startswith("trash."):
+                shutil.rmtree(self.tmp / name, ignore_errors=True)
+            else:
+                keys.add(name.split(".", 1)[0])
+        for key in keys:
+            with self._lock(key + ".lock", wait=False) as locked:
+                if locked:
+                    self._clean_builds(key)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def _unlink(path: Path) -> None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        os.unlink(path)
+    except OSError:
+        pass

@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
-from . import __version__, datapath, encode, pyramid, render, stats
+from . import __version__, access, datapath, encode, pyramid, render, stats
 from .config import Settings
-from .diskcache import DiskCache, cache_key
+from .diskcache import CheckedPyramid, DiskCache, cache_key
 from .errors import InvalidParameter, Overloaded, TooLarge
 from .images import open_image
 from .protocol import Query, Render
+from .progress import ProgressBoard
 from .pyramid import CorruptEntry, Pyramid
 from .tilecache import TileCache
 
@@ -69,6 +70,10 @@ class Engine:
         self._waiting = 0
         self.progress: dict[str, BuildState] = {}
         self.listeners: list[Callable[[str, str, BuildState], None]] = []
+        # Every build publishes its progress on disk, where the websockets of every worker read it.
+        self.board = ProgressBoard(Path(settings.cache_dir) / "progress")
+        self.rules = access.load_rules(Path(settings.access_file)) if settings.access_file else None
+        self.listeners.append(lambda key, image, state: self.board.report(key, image, state.stage, state.fraction))
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
@@ -76,15 +81,24 @@ class Engine:
 
     # -- opening -------------------------------------------------------------------------------------------------
 
-    def locate(self, fif: str) -> Path:
-        return datapath.resolve(self.data_dir, fif)
+    def grant(self, user: str | None) -> access.Grant | None:
+        """What `user` may read under the access file; None when access control is off."""
+        return None if self.rules is None else access.Grant(self.rules, user)
+
+    def locate(self, fif: str, user: str | None = None) -> Path:
+        return datapath.resolve(self.data_dir, fif, grant=self.grant(user))
+
+    def authorize(self, fif: str, user: str | None) -> None:
+        """Raise unless `user` may read fif. For callers that answer from a cache without calling locate()."""
+        if self.rules is not None:
+            self.locate(fif, user)
 
     def key_for(self, query: Query) -> tuple[Path, str]:
-        path = self.locate(query.fif)
+        path = self.locate(query.fif, query.user)
         try:
             return path, cache_key(path, query.selector, self.settings.tile_size)
         except OSError:
-            return path, cache_key(self.locate(query.fif), query.selector, self.settings.tile_size)
+            return path, cache_key(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
 
     def opened(self, key: str) -> Image | None:
         with self._lock:
@@ -97,51 +111,43 @@ class Engine:
             image = self._open.get(key)
         if image is not None:
             return image
-        for attempt in range(2):
-            entry = self.cache.get(key) or self._build(path, query, key)
-            try:
-                pyr = Pyramid(entry.folder, entry.manifest)
-            except CorruptEntry:
-                # Truncated or half-deleted behind our back: drop it and build afresh, once.
-                self.cache.remove(key)
-                if attempt:
-                    raise
-                continue
-            image = Image(key, self._display_name(query), pyr, entry.manifest)
-            image.default_cuts = self._default_cuts(image)
-            with self._lock:
-                old = self._open.pop(key, None)
-                self._open[key] = image
-                while len(self._open) > self.settings.max_open_files:
-                    self._open.popitem()[1].pyramid.close()
-            if old is not None:
-                old.pyramid.close()
-            return image
-        raise AssertionError("unreachable")
-
-    def forget(self, key: str) -> None:
-        """Close an image whose cache entry turned out broken, so that the next request rebuilds it."""
+        # A corrupt entry opens as None (and is rebuilt); opening under the entry's lock keeps eviction away.
+        pyr = self.cache.open(key, CheckedPyramid) or self._build(path, query, key)
+        image = Image(key, self._display_name(query), pyr, pyr.manifest)
+        image.default_cuts = self._default_cuts(image)
         with self._lock:
-            image = self._open.pop(key, None)
-        if image is not None:
-            image.pyramid.close()
-        self.cache.remove(key)
+            # The LRU drops the least recently used image; its files close when no request holds it any more.
+            self._open[key] = image
+        return image
+
+    def forget(self, key: str, image: Image | None = None) -> None:
+        """Drop an image whose cache entry turned out broken or unpublished; the next request reopens it, rebuilding
+        the entry if needed. Never waits on a lock (it may run on the event loop)."""
+        with self._lock:
+            current = self._open.get(key)
+            if current is not None and (image is None or current is image):
+                del self._open[key]
+        target = image or current
+        if target is not None and isinstance(target.pyramid, CheckedPyramid):
+            self.cache.discard(target.pyramid.entry)
 
     def _display_name(self, query: Query) -> str:
         return query.fif + (f"[{query.selector}]" if query.selector else "")
 
-    def _build(self, path: Path, query: Query, key: str):
+    def _build(self, path: Path, query: Query, key: str) -> CheckedPyramid:
         with self._lock:
             if self._waiting >= 2 * self.settings.max_concurrent_builds:
                 raise Overloaded("the server is busy building other images; try again in a few seconds")
             self._waiting += 1
         try:
             with self._builds:
-                return self.cache.get_or_build(key, lambda tmp: self._build_into(path, query, key, tmp))
+                return self.cache.open_or_build(key, lambda tmp: self._build_into(path, query, key, tmp),
+                                                CheckedPyramid)
         finally:
             with self._lock:
                 self._waiting -= 1
                 self.progress.pop(key, None)
+            self.board.remove(key)  # a failed build must not leave its last fraction for the next one
 
     def _build_into(self, path: Path, query: Query, key: str, folder: Path) -> dict[str, Any]:
         state = self.progress.setdefault(key, BuildState())
@@ -152,11 +158,14 @@ class Engine:
                 listener(key, self._display_name(query), state)
 
         report("reading", 0.0)
-        source = open_image(path, query.selector, self.settings.max_image_pixels)
-        try:
-            manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report)
-        finally:
-            source.close()
+        # The readers open the file resolve() approved, even if its path was swapped for a symlink since.
+        with datapath.pinned(self.data_dir, path) as pinned:
+            source = open_image(pinned, query.selector, self.settings.max_image_pixels,
+                                self.settings.max_fits_header_bytes)
+            try:
+                manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report)
+            finally:
+                source.close()
         manifest["image"] = {
             "name": self._display_name(query),
             "kind": source.kind,
@@ -257,7 +266,7 @@ class Engine:
         try:
             return read()
         except CorruptEntry:
-            self.forget(image.key)
+            self.forget(image.key, image)
             raise
 
     def _quality(self, r: Render) -> int:
@@ -349,24 +358,26 @@ class Engine:
         return encode.image(pixels, query.output, self._quality(query.render)), stem
 
     def _cutout_header(self, image: Image, x_off: int, y_bottom: int, w: int, h: int, b: int) -> dict[str, Any]:
-        """Header of a cutout starting x_off pixels from the left and (height - y_bottom) rows from the bottom."""
-        from astropy.io import fits
-        from astropy.wcs import WCS, FITSFixedWarning
-        import warnings
-
+        """Header of a cutout starting x_off pixels from the left and (height - y_bottom) rows from the bottom,
+        binned b x b: the WCS moves its reference pixel and scales its pixel size (and SIP terms) by b."""
         header = dict(image.meta["header"])
-        g = image.geometry
-        y_off = g.height - y_bottom
-        out = {k: v for k, v in header.items() if not k.startswith(("NAXIS", "CRPIX", "CD", "CDELT", "PC", "CROTA"))}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wcs = WCS(fits.Header({k: v for k, v in header.items() if isinstance(v, (int, float, str, bool))}),
-                          naxis=2)
-                sliced = wcs.slice((slice(y_off, y_off + h * b, b), slice(x_off, x_off + w * b, b)))
-                out.update(dict(sliced.to_header(relax=True)))
-        except Exception:  # a header without a usable WCS still gives a valid cutout
-            pass
+        offsets = (x_off, image.geometry.height - y_bottom)
+        out = {k: v for k, v in header.items() if not k.startswith("NAXIS")}
+        for axis, off in zip((1, 2), offsets):
+            if isinstance(header.get(f"CRPIX{axis}"), (int, float)):
+                out[f"CRPIX{axis}"] = (header[f"CRPIX{axis}"] - off - 0.5) / b + 0.5
+        if any(k.startswith("CD") and "_" in k for k in header):
+            for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+                if isinstance(header.get(key), (int, float)):
+                    out[key] = header[key] * b
+        else:
+            for key in ("CDELT1", "CDELT2"):
+                out[key] = header.get(key, 1.0) * b
+        for key, value in header.items():
+            # SIP polynomials act on pixel offsets: a term of order p+q scales as b^(p+q-1).
+            parts = key.split("_")
+            if len(parts) == 3 and parts[0] in ("A", "B", "AP", "BP") and parts[1].isdigit() and parts[2].isdigit():
+                out[key] = value * b ** (int(parts[1]) + int(parts[2]) - 1)
         out["ORIGIN"] = "tileserver cutout"
         return out
 

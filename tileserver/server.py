@@ -27,9 +27,17 @@ class Worker(UvicornWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Forked from the master after run_gunicorn exported the settings, so the environment has them.
         root_path = os.environ.get(config.SETTINGS_BY_NAME["root_path"].env, "")
+        max_message = int(os.environ.get(config.SETTINGS_BY_NAME["ws_max_message_bytes"].env, "4096"))
         self.CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "server_header": False, "root_path": root_path,
-                              "proxy_headers": True}
+                              "ws_max_size": ws_max_size(max_message),
+                              "proxy_headers": False}  # applied by the app (access.ProxyMiddleware)
         super().__init__(*args, **kwargs)
+
+
+def ws_max_size(max_message_bytes: int) -> int:
+    """The frame size uvicorn reads at most: a little over our own message limit, so that an oversize message
+    is refused by ws.py with a clear close code, and a huge one is never buffered whole."""
+    return max_message_bytes + 1024
 
 
 def configure_logging() -> None:
@@ -44,10 +52,13 @@ def configure_logging() -> None:
 
 
 def prepare_cache(settings: config.Settings) -> None:
-    """Start-up housekeeping of the disk cache: temporary folders left by builders that died."""
+    """Start-up housekeeping of the disk cache: temporary folders left by builders that died, and entries beyond
+    bounds that may have been lowered since the last run."""
     from .diskcache import DiskCache
 
-    DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes).clean_tmp()
+    cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
+    cache.clean_tmp()
+    cache.evict()
 
 
 def run_uvicorn(settings: config.Settings) -> int:
@@ -65,8 +76,9 @@ def run_uvicorn(settings: config.Settings) -> int:
         access_log=settings.access_log,
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         timeout_keep_alive=KEEPALIVE,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-* are applied by the app, which must see the proxy's own address
         server_header=False,
+        ws_max_size=ws_max_size(settings.ws_max_message_bytes),
     )
     return 0
 
