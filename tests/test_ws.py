@@ -1,0 +1,403 @@
+"""The websocket channel: protocol and limits in-process, then progress across workers, live reload, floods and
+many idle sockets on a real multi-worker server. The `check_*` coroutines take a websocket URL so that the proxy
+tests can run them through nginx and Apache too."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import simplejpeg
+import websockets
+from astropy.io import fits
+from starlette.datastructures import Headers
+from starlette.websockets import WebSocketDisconnect
+
+from conftest import sky, run_async
+from tileserver import config
+from tileserver.app import create_app
+from tileserver.progress import ProgressBoard
+from tileserver.ws import origin_allowed
+
+BOUND = 20.0  # seconds any single expected message may take before the test gives up (a bound, not a measure)
+
+
+# -- in-process ----------------------------------------------------------------------------------------------------
+
+def receive_until(ws: Any, *types: str) -> list[dict[str, Any]]:
+    """Messages (heartbeats skipped) up to and including the first of one of `types`."""
+    out = []
+    while True:
+        message = ws.receive_json()
+        if message["type"] == "ping":
+            continue
+        out.append(message)
+        if message["type"] in types:
+            return out
+
+
+def test_subscribe_gives_ready_with_the_info(client, make_fits):
+    make_fits("sky.fits", width=300, height=200)
+    with client.websocket_connect("/ws") as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["limits"]["subscriptions"] == 16
+        ws.send_json({"type": "subscribe", "image": "sky.fits"})
+        messages = receive_until(ws, "ready", "error")
+        info = client.get("/api", params={"FIF": "sky.fits", "INFO": ""}).json()
+    ready = messages[-1]
+    assert ready["type"] == "ready" and ready["image"] == "sky.fits"
+    assert ready["info"]["cache_tag"] == info["cache_tag"] and ready["info"]["full_size"] == [300, 200]
+    fractions = [m["fraction"] for m in messages if m["type"] == "progress"]
+    assert fractions == sorted(set(fractions))
+
+
+@pytest.mark.parametrize("message, kind, text", [
+    ("not json", "value_error", "JSON objects"),
+    ("[1, 2]", "value_error", "JSON objects"),
+    ('{"type": "dance"}', "value_error", "unknown message type"),
+    ('{"type": "subscribe"}', "value_error", "needs an 'image'"),
+    ('{"type": "subscribe", "image": 7}', "value_error", "needs an 'image'"),
+    ('{"type": "subscribe", "image": "../secret.fits"}', "forbidden", "stay inside"),
+    ('{"type": "subscribe", "image": "/etc/passwd"}', "forbidden", "stay inside"),
+    ('{"type": "subscribe", "image": "missing.fits"}', "not_found", "no such image"),
+    ('{"type": "subscribe", "image": ""}', "value_error", "FIF"),
+    ('{"type": "subscribe", "image": "a.fits[bad selector!]"}', "not_found", "no such image"),
+])
+def test_bad_messages_get_readable_errors(client, data_dir, message, kind, text):
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        ws.send_text(message)
+        error = receive_until(ws, "error", "ready")[-1]
+        ws.send_json({"type": "ping"})
+        assert receive_until(ws, "pong")[-1] == {"type": "pong"}  # the socket stays usable
+    assert error["type"] == "error" and error["kind"] == kind and text in error["message"]
+    assert str(data_dir) not in error["message"] and "Traceback" not in error["message"]
+
+
+@pytest.mark.parametrize("send, code", [
+    (lambda ws: ws.send_text(json.dumps({"type": "ping", "pad": "x" * 5000})), 1009),
+    (lambda ws: ws.send_text("é" * 2100), 1009),  # 4200 bytes in 2100 characters
+    (lambda ws: ws.send_bytes(b'{"type": "ping"}'), 1003),
+    (lambda ws: [ws.send_json({"type": "ping"}) for _ in range(200)], 1008),
+])
+def test_violations_close_the_socket(client, send, code):
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        send(ws)
+        while (message := ws.receive())["type"] == "websocket.send":
+            pass
+    assert message["type"] == "websocket.close" and message["code"] == code and message["reason"]
+
+
+def test_subscription_limit(client_for, make_fits):
+    make_fits("a.fits", width=100, height=100)
+    client = client_for(ws_max_subscriptions=2)
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json()
+        for name in ("a.fits", "b.fits"):
+            ws.send_json({"type": "subscribe", "image": name})
+            receive_until(ws, "ready", "error")
+        ws.send_json({"type": "subscribe", "image": "c.fits"})
+        error = receive_until(ws, "error")[-1]
+        assert error["kind"] == "too_large" and "at most 2 images" in error["message"]
+        ws.send_json({"type": "unsubscribe", "image": "b.fits"})
+        ws.send_json({"type": "subscribe", "image": "a.fits"})  # already watched: the state again, no new slot
+        assert receive_until(ws, "ready")[-1]["image"] == "a.fits"
+        ws.send_json({"type": "subscribe", "image": "c.fits"})
+        assert receive_until(ws, "error")[-1]["kind"] == "not_found"  # a free slot again
+
+
+@pytest.mark.parametrize("origin, host, forwarded, allowed, ok", [
+    (None, "example.org", None, "", True),  # not a browser
+    ("http://example.org", "example.org", None, "", True),
+    ("https://example.org", "example.org", None, "", True),
+    ("http://example.org:8009", "example.org:8009", None, "", True),
+    ("http://EXAMPLE.org:8009", "example.org:8009", None, "", True),
+    ("http://example.org:8080", "example.org", None, "", True),  # a proxy dropped the Host port
+    ("http://example.org:9999", "example.org:8009", None, "", False),
+    ("http://evil.example", "example.org", None, "", False),
+    ("http://example.org.evil.example", "example.org", None, "", False),
+    ("null", "example.org", None, "", False),
+    ("file://", "example.org", None, "", False),
+    ("http://public.example", "127.0.0.1:8009", "public.example", "", True),
+    ("http://app.example", "example.org", None, "http://app.example", True),
+    ("http://other.example", "example.org", None, "http://app.example, http://x.example", False),
+    ("http://other.example", "example.org", None, "*", True),
+])
+def test_origin_allowed(origin, host, forwarded, allowed, ok):
+    raw = {"host": host}
+    if origin is not None:
+        raw["origin"] = origin
+    if forwarded:
+        raw["x-forwarded-host"] = forwarded
+    origins = frozenset(o.strip() for o in allowed.split(",") if o.strip())
+    assert origin_allowed(Headers(raw), origins) is ok
+
+
+def test_cross_site_origin_is_refused(client):
+    with client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    with client.websocket_connect("/ws", headers={"origin": "http://testserver"}) as ws:
+        assert ws.receive_json()["type"] == "hello"
+
+
+def test_idle_timeout_spares_clients_that_answer(client_for):
+    client = client_for(ws_heartbeat_interval=0.25, ws_idle_timeout=1)
+    with client.websocket_connect("/ws") as lively, client.websocket_connect("/ws") as silent:
+        lively.receive_json()
+        for _ in range(9):  # 2.25 s of heartbeats, over twice the idle timeout
+            assert lively.receive_json()["type"] == "ping"
+            lively.send_json({"type": "pong"})
+        messages = []
+        while (message := silent.receive())["type"] == "websocket.send":
+            messages.append(json.loads(message["text"])["type"])
+    assert messages[0] == "hello" and set(messages[1:]) == {"ping"}
+    assert message["code"] == 1000 and message["reason"] == "idle timeout"
+
+
+def test_idle_timeout_must_exceed_heartbeat(settings_for):
+    with pytest.raises(config.SettingError, match="ws_idle_timeout"):
+        create_app(settings_for(ws_heartbeat_interval=30, ws_idle_timeout=30))
+
+
+def test_progress_board(tmp_path):
+    board = ProgressBoard(tmp_path / "progress", min_interval=3600)
+    assert board.read("k") is None
+    board.report("k", "a.fits", "reading", 0.0)
+    board.report("k", "a.fits", "reading", 0.5)  # throttled: same stage, too soon
+    assert (board.read("k")["stage"], board.read("k")["fraction"]) == ("reading", 0.0)
+    board.report("k", "a.fits", "tiling", 0.25)  # a new stage is always written
+    assert (board.read("k")["stage"], board.read("k")["fraction"]) == ("tiling", 0.25)
+    board.report("k", "a.fits", "done", 1.0)
+    assert board.read("k") is None and list((tmp_path / "progress").iterdir()) == []
+    (tmp_path / "progress" / "bad.json").write_text("{not json")
+    assert board.read("bad") is None
+    board.clean(max_age=-1)
+    assert list((tmp_path / "progress").iterdir()) == []
+
+
+# -- a real server ---------------------------------------------------------------------------------------------------
+
+def ws_url(server: Any) -> str:
+    return server.url.replace("http://", "ws://", 1) + "/ws"
+
+
+class Socket:
+    """A websocket client that skips heartbeats and bounds every wait."""
+
+    def __init__(self, ws: Any, hello: dict[str, Any]) -> None:
+        self.ws = ws
+        self.hello = hello
+
+    @classmethod
+    async def open(cls, url: str) -> Socket:
+        ws = await websockets.connect(url, ping_interval=None, max_size=2**24, open_timeout=BOUND)
+        hello = json.loads(await asyncio.wait_for(ws.recv(), BOUND))
+        assert hello["type"] == "hello"
+        return cls(ws, hello)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def until(self, *types: str) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), BOUND))
+            if message["type"] != "ping":
+                out.append(message)
+            if message["type"] in types:
+                return out
+
+    async def close_code(self) -> int:
+        """Read until the server closes the socket; its close code."""
+        try:
+            while True:
+                await asyncio.wait_for(self.ws.recv(), BOUND)
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None, "the connection dropped without a close frame"
+            return closed.rcvd.code
+
+    async def roundtrip(self) -> None:
+        await self.send({"type": "ping"})
+        await self.until("pong")
+
+
+def write_slow_image(data_dir: Path, name: str) -> None:
+    """A gzip'd FITS: small on disk, but its strips are decompressed again and again, so the build takes a while."""
+    buffer = io.BytesIO()
+    fits.PrimaryHDU(sky(1200, 1200, seed=3)).writeto(buffer)
+    (data_dir / name).write_bytes(gzip.compress(buffer.getvalue(), compresslevel=1))
+
+
+async def check_progress_across_workers(url: str, image: str, workers: int = 2) -> dict[str, Any]:
+    """Hold a socket on each worker, subscribe them all to an image nobody has built: one worker builds, and the
+    socket on another one sees that build's progress, growing, then `ready`. Returns the observer's ready."""
+    sockets: dict[int, Socket] = {}
+    spare: list[Socket] = []
+    for _ in range(60):
+        sock = await Socket.open(url)
+        if sock.hello["worker"] in sockets:
+            spare.append(sock)
+        else:
+            sockets[sock.hello["worker"]] = sock
+        if len(sockets) == workers:
+            break
+    for sock in spare:
+        await sock.ws.close()
+    assert len(sockets) == workers, "could not reach every worker"
+    for sock in sockets.values():
+        await sock.send({"type": "subscribe", "image": image})
+    results = await asyncio.gather(*(sock.until("ready", "error") for sock in sockets.values()))
+    for sock in sockets.values():
+        await sock.ws.close()
+    builders = {m["worker"] for messages in results for m in messages if m["type"] == "progress"}
+    assert len(builders) == 1, builders
+    builder = builders.pop()
+    observers = [m for pid, m in zip(sockets, results) if pid != builder]
+    assert observers
+    for messages in observers:
+        assert messages[-1]["type"] == "ready", messages[-1]
+        fractions = [m["fraction"] for m in messages if m["type"] == "progress"]
+        assert fractions and all(0 <= f < 1 for f in fractions)
+        assert all(a < b for a, b in zip(fractions, fractions[1:])), fractions
+    return observers[0][-1]
+
+
+async def check_rewrite_is_noticed(url: str, image: str, rewrite: Callable[[], None]) -> tuple[str, str]:
+    """Subscribe, rewrite the file: `changed` then a `ready` with a new cache tag. Returns the (old, new) tags."""
+    sock = await Socket.open(url)
+    await sock.send({"type": "subscribe", "image": image})
+    old = (await sock.until("ready"))[-1]["info"]["cache_tag"]
+    rewrite()
+    messages = await sock.until("changed")
+    assert all(m["type"] in ("progress", "ready") for m in messages[:-1])
+    ready = (await sock.until("ready", "error"))[-1]
+    await sock.ws.close()
+    assert ready["type"] == "ready" and ready["info"]["cache_tag"] != old
+    return old, ready["info"]["cache_tag"]
+
+
+async def check_abusers_are_closed_alone(url: str, image: str) -> None:
+    """A flooder and a sender of oversized messages are closed; a bystander on the same worker keeps being served
+    during and after the flood."""
+    bystander = await Socket.open(url)
+    await bystander.send({"type": "subscribe", "image": image})
+    await bystander.until("ready")
+    abusers = []
+    while len(abusers) < 2:  # on the bystander's worker, as the comparison means something only there
+        sock = await Socket.open(url)
+        if sock.hello["worker"] == bystander.hello["worker"]:
+            abusers.append(sock)
+        else:
+            await sock.ws.close()
+    flooder, bloater = abusers
+    limit = bystander.hello["limits"]["message_bytes"]
+
+    async def flood() -> int:
+        try:
+            for _ in range(2000):
+                await flooder.ws.send('{"type": "ping"}')
+        except websockets.ConnectionClosed:
+            pass
+        return await flooder.close_code()
+
+    async def served() -> None:
+        for _ in range(20):
+            await bystander.roundtrip()
+
+    await bloater.ws.send(json.dumps({"type": "ping", "pad": "x" * limit}))
+    flood_code, _, bloat_code = await asyncio.gather(flood(), served(), bloater.close_code())
+    assert (flood_code, bloat_code) == (1008, 1009)
+    await bystander.roundtrip()
+    await bystander.send({"type": "subscribe", "image": image})
+    assert (await bystander.until("ready"))[-1]["image"] == image
+    await bystander.ws.close()
+
+
+async def check_idle_sockets(url: str, count: int, heartbeats: int = 2) -> None:
+    """`count` sockets that send nothing stay open across `heartbeats` heartbeat periods, and still answer."""
+    sockets = []
+    for _ in range(count):
+        sockets.append(await Socket.open(url))
+
+    async def through(sock: Socket) -> None:
+        for _ in range(heartbeats):
+            message = json.loads(await asyncio.wait_for(sock.ws.recv(), BOUND))
+            assert message["type"] == "ping"
+        await sock.roundtrip()
+
+    await asyncio.gather(*(through(sock) for sock in sockets))
+    for sock in sockets:
+        await sock.ws.close()
+
+
+def test_progress_from_another_worker(live_server, data_dir):
+    write_slow_image(data_dir, "slow.fits.gz")
+    server = live_server("--workers", "2", "--tile-size", "64")
+    ready = run_async(check_progress_across_workers(ws_url(server), "slow.fits.gz"))
+    assert ready["info"]["full_size"] == [1200, 1200]
+
+
+def test_rewrite_yields_changed_and_new_tiles(live_server, make_fits):
+    make_fits("live.fits", width=256, height=256, seed=1)
+    server = live_server("--workers", "2", env={"TILESERVER_WS_WATCH_INTERVAL": "0.2"})
+    # The new exposure: dark left half, bright right half (FITS x is the display x).
+    new = sky(256, 256, seed=2)
+    new[:, 128:] += 3000
+    tiles = []
+
+    def tile(tag: str | None = None) -> np.ndarray:
+        params = {"FIF": "live.fits", "JTL": "0,0", "MINMAX": "1:0,3200", **({"V": tag} if tag else {})}
+        r = httpx.get(server.url + "/api", params=params, timeout=BOUND)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
+        return simplejpeg.decode_jpeg(r.content, colorspace="GRAY")[:, :, 0].astype(np.float32)
+
+    def rewrite() -> None:
+        tiles.append(tile())
+        time.sleep(0.05)  # a distinct mtime even on coarse-grained file systems
+        make_fits("live.fits", data=new)
+
+    # A tile URL carries the cache tag (V=) it was made for: the new tag gets the new data at once, from any worker.
+    _, new_tag = run_async(check_rewrite_is_noticed(ws_url(server), "live.fits", rewrite))
+    old, fresh = tiles[0], tile(new_tag)
+    assert abs(old[:, 128:].mean() - old[:, :128].mean()) < 10  # the old exposure was uniform sky
+    assert fresh[:, 128:].mean() - fresh[:, :128].mean() > 100  # the new data
+    value = httpx.get(server.url + "/api", params={"FIF": "live.fits", "VAL": "200,10", "V": new_tag},
+                      timeout=BOUND).json()
+    assert value["values"][0] == pytest.approx(float(new[9, 199]))
+
+
+def test_abusive_clients_are_closed_alone(live_server, make_fits):
+    make_fits("sky.fits", width=300, height=200)
+    server = live_server("--workers", "2")
+    run_async(check_abusers_are_closed_alone(ws_url(server), "sky.fits"))
+
+
+def test_200_idle_sockets_survive_heartbeats(live_server):
+    server = live_server("--workers", "2", env={"TILESERVER_WS_HEARTBEAT_INTERVAL": "1"})
+    run_async(check_idle_sockets(ws_url(server), 200))
+
+
+def test_under_a_root_path(live_server, make_fits):
+    make_fits("sky.fits", width=300, height=200)
+    server = live_server("--root-path", "/vis", env={"TILESERVER_WS_WATCH_INTERVAL": "0.2"})
+    assert ws_url(server).endswith("/vis/ws")
+
+    async def check() -> None:
+        sock = await Socket.open(ws_url(server))
+        await sock.send({"type": "subscribe", "image": "sky.fits"})
+        assert (await sock.until("ready"))[-1]["info"]["full_size"] == [300, 200]
+        await sock.ws.close()
+
+    run_async(check())
