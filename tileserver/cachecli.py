@@ -1,16 +1,31 @@
-"""`tileserver cache warm|list|clear`: operator commands over the disk cache."""
+"""`tileserver cache warm|list|clear`: operator commands over the disk cache.
+
+`warm` builds the pyramids of images before anyone looks at them: here, into cache_dir, or with --via through a
+server or proxy URL, so that behind a hashing proxy (several machines) each image is built on the node that will
+serve it. `--shard I/N` keeps every N-th image starting at the I-th, in an order every machine agrees on (paths
+relative to the data folder), so N jobs of any batch scheduler share the work without talking to each other.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import config
 from .errors import SettingError, TileServerError
+
+VIA_RETRIES = 5  # times a busy server (503) is asked again, after the Retry-After it gives
+URI_COMPONENT_SAFE = "!'()*"  # what JavaScript's encodeURIComponent leaves unquoted, besides letters, digits, -_.~
+Build = Callable[[str], tuple[int, int]]  # relative image path -> its width and height, once cached
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,10 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="data folder (default: the data_dir setting)")
     sub = parser.add_subparsers(dest="command", required=True)
     warm = sub.add_parser("warm", help="build the caches of images ahead of their first view")
-    warm.add_argument("paths", nargs="+", help="image files or folders, inside the data folder")
+    warm.add_argument("paths", nargs="+", help="image files or folders (searched recursively), as paths or "
+                      "relative to the data folder")
     warm.add_argument("--shard", default="1/1", metavar="I/N",
                       help="only the I-th of N equal shares of the images (1-based), for batch schedulers")
-    sub.add_parser("list", help="list the cached images")
+    warm.add_argument("--via", metavar="URL", help="have the server at URL build them (its root, e.g. "
+                      "https://tiles.example.org/vis), instead of building here")
+    sub.add_parser("list", help="list the cached images, most recently used first")
     sub.add_parser("clear", help="remove every cached image")
     return parser
 
@@ -33,58 +51,131 @@ def main(argv: Sequence[str]) -> int:
     cli = {"cache_dir": args.cache_dir, "data_dir": args.data_dir}
     try:
         settings = config.resolve(cli, os.environ, Path(args.config) if args.config else None)
+        if args.command == "warm":
+            return warm(settings, args.paths, parse_shard(args.shard), args.via)
     except SettingError as e:
         print(f"tileserver: error: {e}", file=sys.stderr)
         return 2
-    from .engine import Engine
+    from .diskcache import DiskCache
 
-    engine = Engine(settings)
-    if args.command == "list":
-        for entry in sorted(engine.cache.list(), key=engine.cache.last_use, reverse=True):
-            name = entry.manifest.get("image", {}).get("name", "?")
-            used = time.strftime("%Y-%m-%d %H:%M", time.localtime(engine.cache.last_use(entry)))
-            print(f"{entry.key}  {entry.nbytes / 2**20:10.1f} MiB  {used}  {name}")
-        return 0
+    cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
     if args.command == "clear":
-        print(f"removed {engine.cache.clear()} cached image(s)")
+        print(f"removed {cache.clear()} cached image(s)")
         return 0
-    return warm(engine, settings, args.paths, args.shard)
+    entries = sorted(cache.list(), key=cache.last_use, reverse=True)
+    for entry in entries:
+        name = entry.manifest.get("image", {}).get("name", "?")
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(cache.last_use(entry)))
+        print(f"{entry.key}  {entry.nbytes / 2**20:10.1f} MiB  {used}  {name}")
+    total = sum(e.nbytes for e in entries)
+    print(f"{len(entries)} image(s), {total / 2**20:.1f} MiB in {settings.cache_dir}", file=sys.stderr)
+    return 0
 
 
-def warm(engine, settings: config.Settings, paths: list[str], shard: str) -> int:
+def parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count):
+        return int(index), int(count)
+    raise SettingError(f"--shard {text!r}: must be I/N with 1 <= I <= N")
+
+
+def find_images(root: Path, names: list[str]) -> tuple[list[str], list[str]]:
+    """The images named (files, or folders searched recursively) as sorted paths relative to root, and the names
+    that are no image inside root, with the reason."""
     from .images import sniff
-    from .protocol import Query
 
-    try:
-        index, count = (int(v) for v in shard.split("/"))
-        assert 1 <= index <= count
-    except (ValueError, AssertionError):
-        print(f"tileserver: error: --shard {shard!r} must be I/N with 1 <= I <= N", file=sys.stderr)
-        return 2
-    if not settings.data_dir:
-        print("tileserver: error: setting data_dir: needed to warm the cache", file=sys.stderr)
-        return 2
-    root = Path(settings.data_dir)
-    files: list[Path] = []
-    for name in paths:
-        path = Path(name).expanduser().resolve()
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        files.extend(p for p in candidates if sniff(p))
-    files = sorted(set(files))[index - 1::count]
-    failures = 0
-    for path in files:
-        try:
-            rel = path.relative_to(root).as_posix()
-        except ValueError:
-            print(f"skipped {path}: outside the data folder", file=sys.stderr)
-            failures += 1
+    found: set[str] = set()
+    problems: list[str] = []
+    for name in names:
+        path = Path(name).expanduser()
+        if not path.exists() and (root / name).exists():
+            path = root / name
+        path = path.resolve()
+        if not path.exists():
+            problems.append(f"{name}: no such file or folder")
             continue
+        if not path.is_relative_to(root):
+            problems.append(f"{name}: outside the data folder {root}")
+            continue
+        if path.is_dir():
+            found.update(p.relative_to(root).as_posix() for p in path.rglob("*") if p.is_file() and sniff(p))
+        elif sniff(path):
+            found.add(path.relative_to(root).as_posix())
+        else:
+            problems.append(f"{name}: not an image (FITS, TIFF, PNG or JPEG)")
+    return sorted(found), problems
+
+
+def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], via: str | None) -> int:
+    if not settings.data_dir:
+        raise SettingError("setting data_dir: needed to find the images to warm")
+    images, problems = find_images(Path(settings.data_dir), names)
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    index, count = shard
+    mine = images[index - 1::count]
+    build = build_via(via, settings.api_path) if via else build_here(settings)
+    failures = 0
+    for rel in mine:
         start = time.monotonic()
         try:
-            image = engine.open(Query(fif=rel, selector=None, kind="info"))
-        except TileServerError as e:
-            print(f"failed  {rel}: {e.message}", file=sys.stderr)
+            width, height = build(rel)
+        except Exception as e:  # noqa: BLE001 - one bad image must not stop a batch job; it is reported
+            reason = e.message if isinstance(e, TileServerError) else f"{type(e).__name__}: {e}"
+            print(f"failed  {rel}: {reason}", file=sys.stderr)
             failures += 1
             continue
-        print(f"cached  {rel}  {image.geometry.width}x{image.geometry.height}  {time.monotonic() - start:.1f} s")
-    return 1 if failures else 0
+        print(f"cached  {rel}  {width}x{height}  {time.monotonic() - start:.1f} s", flush=True)
+    print(f"{len(mine) - failures} of {len(mine)} image(s) cached (shard {index}/{count} of {len(images)})",
+          file=sys.stderr)
+    return 1 if failures or problems else 0
+
+
+def build_here(settings: config.Settings) -> Build:
+    from .engine import Engine
+    from .protocol import Query
+
+    # The operator warms everything: read access rules are for the server's users.
+    engine = Engine(dataclasses.replace(settings, access_file=""))
+
+    def build(rel: str) -> tuple[int, int]:
+        geometry = engine.open(Query(fif=rel, selector=None, kind="info")).geometry
+        return geometry.width, geometry.height
+
+    return build
+
+
+def build_via(url: str, api_path: str) -> Build:
+    if not url.startswith(("http://", "https://")):
+        raise SettingError(f"--via {url!r}: must be an http:// or https:// URL")
+    api = url.rstrip("/") + api_path
+
+    def build(rel: str) -> tuple[int, int]:
+        # Quoted as the web client's encodeURIComponent does: a proxy hashing on the raw FIF argument then sends
+        # this request to the same node as the viewer's.
+        query = f"FIF={urllib.parse.quote(rel, safe=URI_COMPONENT_SAFE)}&INFO"
+        for attempt in range(VIA_RETRIES + 1):
+            try:
+                with urllib.request.urlopen(f"{api}?{query}", timeout=3600) as response:
+                    width, height = json.load(response)["full_size"]
+                    return width, height
+            except urllib.error.HTTPError as e:
+                retry = e.code == 503 and attempt < VIA_RETRIES
+                message = _detail(e)
+                e.close()
+                if not retry:
+                    raise TileServerError(f"HTTP {e.code}: {message}") from None
+                wait = e.headers.get("Retry-After", "")
+                time.sleep(min(60, int(wait)) if wait.isdigit() else 5)
+            except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+                raise TileServerError(f"no answer from {url}: {getattr(e, 'reason', e)}") from None
+        raise AssertionError("unreachable")
+
+    return build
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    try:
+        return json.load(error)["detail"][0]["msg"]
+    except (ValueError, KeyError, IndexError, TypeError, OSError):
+        return error.reason
