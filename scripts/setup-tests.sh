@@ -21,3 +21,10 @@ for svc in nginx apache2; do
 done
 
 python3 -m pip install -q -e ".[test]"
+
+# VisiOmatic's own web client, which tests/test_visiomatic_client.py runs against our server: fetched from PyPI into
+# a git-ignored folder, never installed (its dependencies are heavy) and never committed.
+VISIOMATIC_WHEEL=.cache/visiomatic/visiomatic-3.0.7-py3-none-any.whl
+if [ ! -f "$VISIOMATIC_WHEEL" ]; then
+  python3 -m pip download -q --no-deps --only-binary=:all: visiomatic==3.0.7 -d .cache/visiomatic
+fi
