@@ -97,3 +97,19 @@ def test_no_display_is_a_clear_error(tmp_path, make_fits):
     assert result.returncode == 2
     assert "no display to open a browser on" in result.stderr and "--no-browser" in result.stderr
     assert time.monotonic() - start < 60
+
+
+def test_quick_look_with_an_extension_selector(tmp_path, make_fits):
+    image = make_fits("ext.fits", width=64, height=64)
+    result = run([f"{image}[0]", "--get", "/"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"ext.fits[0]"' in result.stdout
+
+
+def test_serving_a_folder_opens_no_browser(live_server, make_fits):
+    make_fits("a.fits", width=64, height=64)
+    server = live_server()  # no DISPLAY in the tests: a quick look would refuse to start
+    server.args.remove("--no-browser")
+    server.stop()
+    server.start()
+    assert httpx.get(server.url + "/healthz").text == "ok"

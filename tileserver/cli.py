@@ -77,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return show_or_save(settings, args.save_config, Path(args.config) if args.config else None)
         cli.update(quick_look(args.images, cli))
         settings = config.resolve(cli, os.environ, config_path)
-        if not args.images and not settings.data_dir:
+        demo = not args.images and not settings.data_dir
+        if demo:
             settings = config.resolve({**cli, **demo_settings(settings)}, os.environ, config_path)
     except SettingError as e:
         return fail(str(e))
     if args.get:
         return get(settings, args.get)
-    return serve(settings, open_browser=not settings.no_browser)
+    # A quick look (images or the demo) opens the browser; a server for a data folder does not.
+    return serve(settings, open_browser=(bool(args.images) or demo) and not settings.no_browser)
 
 
 def show_or_save(settings: config.Settings, save: bool, path: Path | None) -> int:
@@ -102,8 +104,13 @@ def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:
         return {}
     from .images import sniff
 
+    from .protocol import split_fif
+
     paths = []
+    selectors = []
     for name in images:
+        name, selector = split_fif(name)  # 'file.fits[SCI]' picks an extension
+        selectors.append(selector)
         path = Path(name).expanduser()
         if not path.is_file():
             raise SettingError(f"{name}: no such file")
@@ -118,7 +125,8 @@ def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:
         first = paths[0].relative_to(data_dir)
     except ValueError:
         raise SettingError(f"{images[0]}: not inside the data folder {data_dir}") from None
-    return {"data_dir": str(data_dir), "default_image": first.as_posix()}
+    selector = f"[{selectors[0]}]" if selectors[0] else ""
+    return {"data_dir": str(data_dir), "default_image": first.as_posix() + selector}
 
 
 def demo_settings(settings: config.Settings) -> dict[str, Any]:
