@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import datapath
+from .access import Grant
 from .diskcache import MANIFEST, DiskCache, cache_key
 
 # Suffixes the readers understand (they sniff the bytes; the listing goes by name to stay cheap on big folders).
@@ -28,10 +29,12 @@ def is_cached(cache: DiskCache, path: Path, tile_size: int) -> bool:
     return (cache.entries / key / MANIFEST).is_file()
 
 
-def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int) -> dict[str, Any]:
+def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int,
+                grant: Grant | None = None) -> dict[str, Any]:
     """{"path", "parent", "entries": [{"name", "path", "type": "folder"|"image", "size", "mtime", "cached"}],
-    "truncated"}: folders first, then images, each sorted by name; hidden entries are skipped."""
-    folder = datapath.resolve(data_dir, relative, "path", want_dir=True)
+    "truncated"}: folders first, then images, each sorted by name; hidden entries are skipped, and so are those
+    the grant (access control) does not let its user see."""
+    folder = datapath.resolve(data_dir, relative, "path", want_dir=True, grant=grant)
     root = os.path.realpath(data_dir)
     rel_folder = os.path.relpath(folder, root)
     rel_folder = "" if rel_folder == "." else rel_folder.replace(os.sep, "/")
@@ -46,12 +49,19 @@ def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int)
                 truncated = True
                 break
             item = _describe(entry, root, rel_folder, cache, tile_size)
-            if item is not None:
+            if item is not None and (grant is None or _granted(grant, item, root)):
                 (folders if item["type"] == "folder" else images).append(item)
     folders.sort(key=lambda e: e["name"].lower())
     images.sort(key=lambda e: e["name"].lower())
     parent = None if not rel_folder else (rel_folder.rpartition("/")[0])
     return {"path": rel_folder, "parent": parent, "entries": folders + images, "truncated": truncated}
+
+
+def _granted(grant: Grant, item: dict[str, Any], root: str) -> bool:
+    """The user may open the entry, both as listed and where it really is (a link may lead into another folder)."""
+    may = grant.may_enter if item["type"] == "folder" else grant.may_read
+    real = os.path.relpath(os.path.realpath(os.path.join(root, item["path"])), root).replace(os.sep, "/")
+    return may(item["path"]) and may(real)
 
 
 def _describe(entry: os.DirEntry[str], root: str, rel_folder: str, cache: DiskCache,

@@ -1,21 +1,28 @@
-/** A Leaflet tile layer over the tileserver /api (IIP JTL tiles), with exact edge tiles and over-zoom. */
+/**
+ * A Leaflet tile layer over the tileserver /api (IIP JTL tiles) for a CRS.Simple map in which zoom z is tile
+ * level z (see PixelMapping). Past full resolution Leaflet scales the finest tiles (over-zoom). Levels are
+ * floor(size / 2^k) pixels like the server's, and edge tiles, which the server crops, are shown at their
+ * natural size instead of being stretched to a full tile.
+ */
 import { TileLayer, Util } from 'leaflet';
 
 export class ImageLayer extends TileLayer {
   /**
-   * @param {string} api  URL of the API
+   * @param {import('./Api.js').Api} api the server
    * @param {object} info the image's INFO
-   * @param {object} options Leaflet TileLayer options, plus `image` (FIF) and `params` (render parameters)
+   * @param {object} options TileLayer options, plus `image` (FIF path) and `params` (render parameters)
    */
   constructor(api, info, options = {}) {
     const maxNative = info.tile_levels - 1;
     super('', {
       tileSize: info.tile_size[0],
       minZoom: 0,
+      minNativeZoom: 0,
       maxNativeZoom: maxNative,
-      maxZoom: maxNative + 5,
+      maxZoom: maxNative + 6,
       noWrap: true,
       keepBuffer: 2,
+      className: 'ts-image-layer',
       ...options,
     });
     this._api = api;
@@ -24,47 +31,35 @@ export class ImageLayer extends TileLayer {
     this.on('tileload', this._fitTile, this);
   }
 
-  /** Render parameters (CNT, GAM, CMP...); setParams merges and redraws unless noRedraw. */
+  /** Render parameters (CNT, GAM, CMP...) replace the current ones; redraws unless noRedraw. */
   setParams(params, noRedraw = false) {
-    this._params = { ...this._params, ...params };
-    for (const [k, v] of Object.entries(this._params)) {
-      if (v === null || v === undefined || v === false) delete this._params[k];
-    }
+    this._params = { ...params };
     if (!noRedraw) this.redraw();
     return this;
   }
 
-  getParams() { return { ...this._params }; }
-
-  /** Tile grid size (columns) at an IIP level: floor(size / 2^k), in tiles. */
-  _columns(z) {
-    const shift = this._info.tile_levels - 1 - z;
-    const w = Math.max(1, Math.floor(this._info.full_size[0] / 2 ** shift));
-    return Math.ceil(w / this._info.tile_size[0]);
+  getParams() {
+    return { ...this._params };
   }
 
-  _rows(z) {
-    const shift = this._info.tile_levels - 1 - z;
-    const h = Math.max(1, Math.floor(this._info.full_size[1] / 2 ** shift));
-    return Math.ceil(h / this._info.tile_size[1]);
+  /** Tile grid [columns, rows] of level z: floor(size / 2^k) pixels cut into tiles. */
+  _grid(z) {
+    const k = this._info.tile_levels - 1 - z;
+    const [ts, th] = this._info.tile_size;
+    const w = Math.max(1, Math.floor(this._info.full_size[0] / 2 ** k));
+    const h = Math.max(1, Math.floor(this._info.full_size[1] / 2 ** k));
+    return [Math.ceil(w / ts), Math.ceil(h / th)];
   }
 
   _isValidTile(coords) {
-    const z = this._getZoomForUrl();
-    return coords.x >= 0 && coords.y >= 0 && coords.x < this._columns(z) && coords.y < this._rows(z);
+    const [cols, rows] = this._grid(coords.z);
+    return coords.x >= 0 && coords.y >= 0 && coords.x < cols && coords.y < rows;
   }
 
   getTileUrl(coords) {
-    const z = this._getZoomForUrl();
-    const query = new URLSearchParams();
-    query.set('FIF', this.options.image);
-    for (const [k, v] of Object.entries(this._params)) {
-      if (Array.isArray(v)) v.forEach((item) => query.append(k, item));
-      else query.set(k, v === true ? '' : String(v));
-    }
-    query.set('V', this._info.cache_tag);
-    query.set('JTL', `${z},${coords.x + this._columns(z) * coords.y}`);
-    return `${this._api}?${query.toString().replace(/=(&|$)/g, '$1')}`;
+    const [cols] = this._grid(coords.z);
+    return this._api.tileUrl(this.options.image, this._params, this._info.cache_tag, coords.z,
+      coords.x + cols * coords.y);
   }
 
   /** Edge tiles are cropped by the server: show them at their natural size, not stretched to a full tile. */
@@ -73,7 +68,6 @@ export class ImageLayer extends TileLayer {
     const scale = this.getTileSize().x / this.options.tileSize;
     img.style.width = `${img.naturalWidth * scale}px`;
     img.style.height = `${img.naturalHeight * scale}px`;
-    img.classList.toggle('ts-tile-pixelated', this._map && this._map.getZoom() > this.options.maxNativeZoom);
   }
 }
 

@@ -1,64 +1,371 @@
-/** The viewer: a Leaflet map in image-pixel coordinates with one ImageLayer. */
-import { CRS, DomUtil, Map, latLng } from 'leaflet';
-import { ImageLayer } from './ImageLayer.js';
+/**
+ * The viewer: a Leaflet map in image-pixel coordinates (see PixelMapping) showing one image at a time,
+ * with its controls and panels. Fires 'imageopen', 'imageclose' and 'settingschange'.
+ */
+import { CRS, Control, Evented, Map as LeafletMap } from 'leaflet';
+import { Api } from './Api.js';
+import { ChannelPanel } from './ChannelPanel.js';
+import { CursorReadout } from './CursorReadout.js';
+import { DisplaySettings } from './DisplaySettings.js';
+import { GotoControl } from './GotoControl.js';
+import { HelpOverlay } from './HelpOverlay.js';
+import { ImageBrowser } from './ImageBrowser.js';
+import { LiveChannel } from './LiveChannel.js';
+import { MiniMap } from './MiniMap.js';
+import { PixelMapping } from './PixelMapping.js';
+import { ProgressBar } from './ProgressBar.js';
+import { RenderedImage } from './RenderedImage.js';
+import { Reticle } from './Reticle.js';
+import { ScaleBar } from './ScaleBar.js';
+import { SettingsPanel } from './SettingsPanel.js';
+import { Shortcuts } from './Shortcuts.js';
+import { Toast } from './Toast.js';
+import { Toolbar } from './Toolbar.js';
+import { ViewLink } from './ViewLink.js';
+import { WCS } from './wcs.js';
+import { debounce, el } from './dom.js';
 
-export class Viewer {
-  constructor(element, config) {
-    this.element = element;
+const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
+
+const ICONS = {
+  settings: 'M4 7h9M17 7h3M15 5v4M4 12h3M11 12h9M9 10v4M4 17h11M19 17h1M17 15v4',
+  channels: 'M12 4l8 4-8 4-8-4zM4 12l8 4 8-4M4 16l8 4 8-4',
+  files: 'M3 6h6l2 2h10v11H3z',
+  fit: 'M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5M9 9h6v6H9z',
+  link: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
+  fullscreen: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
+  help: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .8-1 1.5V14M12 17v.5',
+};
+
+export class Viewer extends Evented {
+  /**
+   * @param {HTMLElement} app the page element holding `.ts-map` and `.ts-panels`
+   * @param {{root: string, api: string, ws: string, version: string, docUrl: string}} config
+   */
+  constructor(app, config) {
+    super();
+    this.app = app;
     this.config = config;
-    this.map = null;
-    this.layer = null;
+    this.api = new Api(config);
+    this.image = null;
     this.info = null;
-  }
+    this.mapping = null;
+    this.wcs = null;
+    this.wcsProblem = '';
+    this.settings = null;
+    this.rendered = null;
+    this._opening = 0;
+    this._messages = [];
 
-  /** Fetch INFO for `image` and show it. */
-  async open(image) {
-    if (!image) {
-      this.showMessage('No image given: add ?image=path/to/file.fits to the URL.');
-      return;
-    }
-    const url = `${this.config.api}?FIF=${encodeURIComponent(image)}&INFO`;
-    const response = await fetch(url);
-    const body = await response.json();
-    if (!response.ok) {
-      const msg = body.detail && body.detail[0] ? body.detail[0].msg : response.statusText;
-      throw new Error(`Cannot open ${image}: ${msg}`);
-    }
-    this.info = body;
-    this._createMap(image, body);
-  }
-
-  /** Full-resolution pixel (x from the left, y from the top, 0-based) -> map LatLng, and back. */
-  pixelToLatLng(x, y) {
-    const s = 2 ** (this.info.tile_levels - 1);
-    return latLng(-y / s, x / s);
-  }
-
-  latLngToPixel(ll) {
-    const s = 2 ** (this.info.tile_levels - 1);
-    return [ll.lng * s, -ll.lat * s];
-  }
-
-  _createMap(image, info) {
-    const [w, h] = info.full_size;
-    this.map = new Map(this.element, {
-      crs: CRS.Simple,
-      minZoom: 0,
-      maxZoom: info.tile_levels - 1 + 5,
-      zoomSnap: 1,
-      attributionControl: false,
+    const mapElement = app.querySelector('.ts-map');
+    const host = app.querySelector('.ts-panels');
+    // No tile fade: a new render setting or channel replaces the image at once instead of blending into it.
+    this.map = new LeafletMap(mapElement, {
+      crs: CRS.Simple, minZoom: 0, maxZoom: OVERZOOM, zoomSnap: 1, keyboard: false, zoomControl: false,
+      attributionControl: false, fadeAnimation: false,
     });
-    this.layer = new ImageLayer(this.config.api, info, { image });
-    this.layer.addTo(this.map);
-    const bounds = [this.pixelToLatLng(0, h), this.pixelToLatLng(w, 0)];
-    this.map.fitBounds(bounds);
+    this.goto = new GotoControl(this).addTo(this.map);
+    new Control.Zoom({ position: 'topleft' }).addTo(this.map);
+    this.toolbar = new Toolbar([
+      { name: 'settings', title: 'Image settings (s)', icon: ICONS.settings, run: () => this.togglePanel('settings') },
+      { name: 'channels', title: 'Channels (c)', icon: ICONS.channels, run: () => this.togglePanel('channels') },
+      { name: 'files', title: 'Images (o)', icon: ICONS.files, run: () => this.togglePanel('files') },
+      { name: 'fit', title: 'Fit the image (0)', icon: ICONS.fit, run: () => this.fitImage() },
+      { name: 'link', title: 'Copy a link to this view (l)', icon: ICONS.link, run: () => this.copyLink() },
+      { name: 'fullscreen', title: 'Full screen (f)', icon: ICONS.fullscreen, run: () => this.toggleFullscreen() },
+      { name: 'help', title: 'Help (?)', icon: ICONS.help, run: () => this.help.toggle() },
+    ]).addTo(this.map);
+    this.minimap = new MiniMap(this).addTo(this.map);
+    this.readout = new CursorReadout(this).addTo(this.map);
+    this.scaleBar = new ScaleBar(this).addTo(this.map);
+    this.reticle = new Reticle(mapElement);
+    this.panels = {
+      settings: new SettingsPanel(this, host),
+      channels: new ChannelPanel(this, host),
+      files: new ImageBrowser(this, host),
+    };
+    for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);
+    // The websocket (when the server has one): build progress, and live reload of a file rewritten on disk.
+    this.live = config.ws ? new LiveChannel(config.ws, this.api).connect() : null;
+    if (this.live) this.live.on('ready', this._liveReady, this);
+    this.progress = new ProgressBar(mapElement, this.api, this.live);
+    this.toast = new Toast(app);
+    this.shortcuts = new Shortcuts(this._shortcutTable());
+    this.help = new HelpOverlay(app, this.shortcuts.table, config.version, config.docUrl);
+
+    this._urlLater = debounce(() => this._updateUrl(), 250);
+    this.map.on('zoomend', this._zoomClass, this);
+    this.map.on('moveend', this._urlLater);
+    this.on('settingschange', this._urlLater);
+    document.addEventListener('fullscreenchange', () => {
+      this.toolbar.setPressed('fullscreen', Boolean(document.fullscreenElement));
+    });
+    window.addEventListener('popstate', () => {
+      const link = ViewLink.fromSearch(window.location.search);
+      if (link.image) this.open(link.image, link, false);
+    });
+  }
+
+  // -- images ----------------------------------------------------------------------------------------------
+
+  /**
+   * Open an image, optionally at a view (a ViewLink: centre, zoom, render parameters). Shows the build's
+   * progress while the server prepares it, and a readable message if it cannot. Resolves true once shown.
+   */
+  async open(image, view = null, remember = true) {
+    const ticket = ++this._opening;
+    this._close();
+    if (this.live && this.image && this.image !== image) this.live.unsubscribe(this.image);
+    this.image = image;
+    this.clearMessages();
+    if (!image) {
+      this.showMessage('No image given: choose one in the image browser.');
+      this.panels.files.show();
+      return false;
+    }
+    document.title = `${image} · tileserver`;
+    this.progress.watch(image);
+    if (this.live) this.live.subscribe(image);
+    let info;
+    try {
+      info = await this.api.info(image);
+    } catch (err) {
+      if (ticket === this._opening) {
+        this.progress.stop();
+        this.showError(err.message);
+        this.panels.files.show(); // to pick another image
+        if (remember) this._updateUrl();
+      }
+      return false;
+    }
+    if (ticket !== this._opening) return false;
+    this.progress.stop();
+    this._show(image, info, view);
+    if (remember) this._updateUrl();
+    return true;
+  }
+
+  _close() {
+    if (this.rendered) {
+      this.fire('imageclose');
+      this.rendered.remove();
+    }
+    this.rendered = null;
+    this.info = null;
+    this.mapping = null;
+    this.settings = null;
+    this.wcs = null;
+    this.app.classList.remove('ts-has-image');
+  }
+
+  _show(image, info, view) {
+    this.info = info;
+    this.mapping = PixelMapping.fromInfo(info);
+    this.wcs = null;
+    this.wcsProblem = '';
+    try {
+      const wcs = new WCS(info.header || {});
+      if (wcs.hasCelestial) this.wcs = wcs;
+    } catch (err) {
+      this.wcsProblem = err.message;
+    }
+    this.settings = new DisplaySettings(info);
+    const problems = view ? this.settings.applyPairs(view.pairs) : [];
+    if (problems.length) this.toast.show(`Ignored in the link: ${problems.join('; ')}`, null, 8000);
+    this.map.setMaxZoom(this.mapping.nativeZoom + OVERZOOM);
+    if (view && view.center && view.zoom !== null) {
+      const zoom = Math.min(Math.max(view.zoom, this.map.getMinZoom()), this.map.getMaxZoom());
+      this.map.setView(this.mapping.fitsToLatLng(...view.center), zoom, { animate: false });
+    } else {
+      this.fitImage(false);
+    }
+    this.rendered = new RenderedImage(this.map, this.api, info, image, this.settings.toParams());
+    this.toolbar.setHidden('channels', info.channels < 2);
+    if (info.channels < 2) this.panels.channels.hide();
+    this._zoomClass();
+    this.app.classList.add('ts-has-image');
+    this.fire('imageopen', { image, info });
+  }
+
+  /** The websocket announces the image anew: if its file was rewritten (a new cache tag), reload it in place. */
+  _liveReady(event) {
+    if (event.image !== this.image || !this.info || event.info.cache_tag === this.info.cache_tag) return;
+    const view = this.viewLink();
+    this._close();
+    this._show(event.image, event.info, view);
+    this.toast.show(`${event.image} changed on disk: reloaded.`);
+  }
+
+  // -- render settings ---------------------------------------------------------------------------------------
+
+  /** Change render settings (see DisplaySettings.set); resolves when the new tiles are on screen. */
+  applySettings(changes) {
+    if (!this.settings) return Promise.resolve(false);
+    try {
+      this.settings.set(changes);
+    } catch (err) {
+      this.toast.show(err.message);
+      this.fire('settingschange');
+      return Promise.resolve(false);
+    }
+    const shown = this.rendered.setParams(this.settings.toParams());
+    this.fire('settingschange');
+    return shown;
+  }
+
+  resetSettings() {
+    if (!this.settings) return Promise.resolve(false);
+    this.settings.reset();
+    const shown = this.rendered.setParams(this.settings.toParams());
+    this.fire('settingschange');
+    return shown;
+  }
+
+  // -- view --------------------------------------------------------------------------------------------------
+
+  /** FITS [x, y] of the view centre. */
+  centerPixel() {
+    return this.mapping.latLngToFits(this.map.getCenter());
+  }
+
+  /** Degrees per pixel at a FITS pixel (default: the image centre); NaN without a celestial WCS. */
+  pixelScale(at = null) {
+    if (!this.wcs) return NaN;
+    const [x, y] = at || [(this.mapping.width + 1) / 2, (this.mapping.height + 1) / 2];
+    return this.wcs.pixelScale(x, y);
+  }
+
+  goTo(x, y, zoom = null) {
+    this.map.setView(this.mapping.fitsToLatLng(x, y), zoom === null ? this.map.getZoom() : zoom);
+    return this;
+  }
+
+  fitImage(animate = true) {
+    if (this.mapping) this.map.fitBounds(this.mapping.bounds(), { animate, padding: [8, 8] });
+    return this;
+  }
+
+  /** One image pixel per screen pixel, about the view centre. */
+  zoomToNative() {
+    if (this.mapping) this.map.setZoom(this.mapping.nativeZoom);
+    return this;
+  }
+
+  /** Past full resolution, show pixels as crisp squares rather than blurred. */
+  _zoomClass() {
+    const over = this.mapping !== null && this.map.getZoom() > this.mapping.nativeZoom;
+    this.map.getContainer().classList.toggle('ts-overzoom', over);
+  }
+
+  /** The shareable description of the current view. */
+  viewLink() {
+    if (!this.info) return new ViewLink(this.image || '');
+    return new ViewLink(this.image, this.centerPixel(), this.map.getZoom(), this.settings.toPairs());
+  }
+
+  _updateUrl() {
+    const search = `?${this.viewLink().toSearch()}`;
+    if (search === window.location.search) return;
+    // A new image is a new history entry (Back returns to the previous one); a moved view replaces it.
+    const previous = ViewLink.fromSearch(window.location.search).image;
+    if (previous && previous !== this.image) window.history.pushState(null, '', search);
+    else window.history.replaceState(null, '', search);
+  }
+
+  async copyLink() {
+    this._updateUrl();
+    const url = window.location.href;
+    const field = el('input', { class: 'ts-link-field', readonly: true, value: url, 'aria-label': 'Link',
+      onfocus: (e) => e.target.select() });
+    try {
+      await navigator.clipboard.writeText(url);
+      this.toast.show('Link to this view copied.', field, 5000);
+    } catch {
+      // No clipboard (a page served over plain HTTP from another host): let the user copy it.
+      this.toast.show('Copy this link:', field, 15000);
+      field.focus();
+    }
+    return url;
+  }
+
+  toggleFullscreen() {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else if (this.app.requestFullscreen) {
+      this.app.requestFullscreen().catch(() => this.toast.show('Full screen is not available here.'));
+    }
+  }
+
+  // -- panels and messages -----------------------------------------------------------------------------------
+
+  togglePanel(name, show = null) {
+    const panel = this.panels[name];
+    if (name === 'channels' && (!this.info || this.info.channels < 2)) return;
+    const visible = show === null ? !panel.visible : show;
+    if (visible) for (const other of Object.values(this.panels)) if (other !== panel) other.hide();
+    panel.toggle(visible);
+  }
+
+  _panelsChanged() {
+    const open = Object.values(this.panels).some((p) => p.visible);
+    this.app.classList.toggle('ts-panel-open', open);
+    for (const [name, panel] of Object.entries(this.panels)) this.toolbar.setPressed(name, panel.visible);
   }
 
   showMessage(text, kind = '') {
-    const div = DomUtil.create('div', `ts-message ${kind}`, this.element);
-    div.textContent = text;
-    return div;
+    const box = el('div', { class: `ts-message ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
+    this.map.getContainer().append(box);
+    this._messages.push(box);
+    return box;
   }
 
-  showError(text) { return this.showMessage(text, 'error'); }
+  showError(text) {
+    return this.showMessage(text, 'error');
+  }
+
+  clearMessages() {
+    for (const box of this._messages) box.remove();
+    this._messages = [];
+  }
+
+  // -- keyboard ----------------------------------------------------------------------------------------------
+
+  _shortcutTable() {
+    const map = this.map;
+    // Keys that act on the view do nothing until an image is shown (Leaflet has no view before that).
+    const shown = (run) => (e) => this.info && run(e);
+    const pan = (dx, dy) => map.panBy([dx * map.getSize().x / 4, dy * map.getSize().y / 4]);
+    const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const invert = () => this.applySettings({ invert: !this.settings.invert });
+    return [
+      { group: 'View', keys: ['+', '='], label: 'Zoom in', run: shown(() => map.zoomIn()) },
+      { group: 'View', keys: ['-'], label: 'Zoom out', run: shown(() => map.zoomOut()) },
+      { group: 'View', keys: Object.keys(arrows), label: 'Pan', run: shown((e) => pan(...arrows[e.key])) },
+      { group: 'View', keys: ['0'], label: 'Fit the image', run: shown(() => this.fitImage()) },
+      { group: 'View', keys: ['1'], label: 'One image pixel per screen pixel', run: shown(() => this.zoomToNative()) },
+      { group: 'View', keys: ['g'], label: 'Go to a position', run: shown(() => this.goto.focus()) },
+      { group: 'View', keys: ['x'], label: 'Show or hide the reticle', run: () => this.reticle.toggle() },
+      { group: 'View', keys: ['m'], label: 'Show or hide the overview', run: () => this.minimap.toggle() },
+      { group: 'View', keys: ['f'], label: 'Full screen', run: () => this.toggleFullscreen() },
+      { group: 'View', keys: ['l'], label: 'Copy a link to this view', run: () => this.copyLink() },
+      { group: 'Image', keys: ['s'], label: 'Image settings', run: shown(() => this.togglePanel('settings')) },
+      { group: 'Image', keys: ['c'], label: 'Channels (cubes)', run: shown(() => this.togglePanel('channels')) },
+      { group: 'Image', keys: ['o'], label: 'Open an image', run: () => this.togglePanel('files') },
+      { group: 'Image', keys: ['i'], label: 'Invert', run: shown(invert) },
+      { group: 'Image', keys: ['[', ']'], label: 'Previous / next channel',
+        run: shown((e) => this.panels.channels.step(e.key === '[' ? -1 : 1)) },
+      { group: 'Image', keys: [' '], label: 'Play / pause the channels',
+        run: shown(() => this.panels.channels.toggleAnimation()) },
+      { group: 'Help', keys: ['?'], label: 'This help', run: () => this.help.toggle() },
+      { group: 'Help', keys: ['Escape'], label: 'Close panels and help', run: (e) => this._escape(e) },
+    ];
+  }
+
+  _escape(event) {
+    if (event.target instanceof HTMLElement && event.target.matches('input, select, textarea')) {
+      event.target.blur();
+      return;
+    }
+    if (this.help.visible) this.help.hide();
+    else for (const panel of Object.values(this.panels)) panel.hide();
+  }
 }

@@ -1,7 +1,9 @@
-/** Entry point of the viewer page. */
+/** Entry point of the viewer page: the configuration from the page, the view from the URL. */
 import { Viewer } from './Viewer.js';
+import { ViewLink } from './ViewLink.js';
 
 const config = JSON.parse(document.getElementById('tileserver-config').textContent);
-const viewer = new Viewer(document.getElementById('map'), config);
-viewer.open(config.image).catch((err) => viewer.showError(err.message));
-window.tileserverViewer = viewer; // handle for browser tests and the console
+const viewer = new Viewer(document.getElementById('app'), config);
+const link = ViewLink.fromSearch(window.location.search, config.image);
+viewer.open(link.image, link);
+window.tileserverViewer = viewer; // a handle for browser tests and the console

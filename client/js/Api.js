@@ -1,0 +1,78 @@
+/** The server's HTTP interface as seen by the viewer: INFO, VAL, tile URLs, the folder listing, build progress. */
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Query string of [name, value] pairs and {name: value|array|true} objects, with IIP flags spelt bare. */
+export function query(...parts) {
+  const q = new URLSearchParams();
+  for (const part of parts) {
+    const entries = Array.isArray(part) ? part : Object.entries(part);
+    for (const [key, value] of entries) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (item === null || item === undefined || item === false) continue;
+        q.append(key, item === true ? '' : String(item));
+      }
+    }
+  }
+  return q.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%2F/gi, '/').replace(/=(&|$)/g, '$1');
+}
+
+export class Api {
+  /** @param {{root: string, api: string}} config the page's configuration (URLs already carry the root path) */
+  constructor(config) {
+    this.root = config.root || '';
+    this.api = config.api;
+  }
+
+  async _json(url, what) {
+    let response;
+    try {
+      response = await fetch(url);
+    } catch {
+      throw new ApiError(`${what}: the server cannot be reached`, 0);
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null; // not JSON (a proxy's error page): the status text will do
+    }
+    if (!response.ok) {
+      const detail = body && body.detail && body.detail[0] && body.detail[0].msg;
+      throw new ApiError(`${what}: ${detail || response.statusText || `error ${response.status}`}`, response.status);
+    }
+    if (body === null) throw new ApiError(`${what}: the server's answer is not JSON`, response.status);
+    return body;
+  }
+
+  /** The image's INFO (the server builds its pyramid first if needed: this can take a while). */
+  info(image) {
+    return this._json(`${this.api}?${query({ FIF: image, INFO: true })}`, `Cannot open ${image}`);
+  }
+
+  /** Values of every channel (null for NaN) at FITS pixel (x, y), 1-based. */
+  async value(image, x, y) {
+    const body = await this._json(`${this.api}?${query({ FIF: image, VAL: `${x},${y}` })}`, 'Pixel value');
+    return body.values;
+  }
+
+  /** URL of tile i of level z under render parameters `params`; the cache tag makes it immutable. */
+  tileUrl(image, params, tag, z, i) {
+    return `${this.api}?${query({ FIF: image }, params, { V: tag, JTL: `${z},${i}` })}`;
+  }
+
+  /** Folders and images of a data sub-folder. */
+  list(path) {
+    return this._json(`${this.root}/list?${query({ path })}`, `Cannot list ${path || 'the data folder'}`);
+  }
+
+  /** Build state of an image: {state: "building"|"ready"|"waiting", stage, fraction}. */
+  progress(image) {
+    return this._json(`${this.root}/progress?${query({ FIF: image })}`, 'Progress');
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The shareable URL of a view: image, centre (FITS pixel), zoom and every render setting, as
+ * ?image=a.fits&x=300.5&y=200.5&zoom=3&CNT=1.5&MINMAX=1:90,200 — render settings keep their API names.
+ * Pure: no Leaflet, no DOM.
+ */
+import { PARAM_NAMES } from './DisplaySettings.js';
+
+export class ViewLink {
+  /**
+   * @param {string} image FIF path
+   * @param {number[]|null} center FITS [x, y] of the view centre, or null to fit the image
+   * @param {number|null} zoom map zoom
+   * @param {Array<[string, string]>} pairs render parameters (DisplaySettings.toPairs())
+   */
+  constructor(image, center = null, zoom = null, pairs = []) {
+    this.image = image;
+    this.center = center;
+    this.zoom = zoom;
+    this.pairs = pairs;
+  }
+
+  /** The query string (no leading "?"). Centre to 1/100 pixel: finer than any over-zoomed screen pixel. */
+  toSearch() {
+    const q = new URLSearchParams();
+    if (this.image) q.set('image', this.image);
+    if (this.center) {
+      q.set('x', String(Number(this.center[0].toFixed(2))));
+      q.set('y', String(Number(this.center[1].toFixed(2))));
+    }
+    if (this.zoom !== null) q.set('zoom', String(Number(this.zoom.toFixed(3))));
+    for (const [key, value] of this.pairs) q.append(key, value);
+    // Keep ':' ',' and '/' readable: they are legal in a query and make links easier to read and edit.
+    return q.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%2F/gi, '/').replace(/=(&|$)/g, '$1');
+  }
+
+  /** Parse a query string (with or without "?"); `fallbackImage` when it names none. */
+  static fromSearch(search, fallbackImage = '') {
+    const q = new URLSearchParams(search);
+    const number = (key) => {
+      const text = q.get(key);
+      const value = text === null || text.trim() === '' ? NaN : Number(text);
+      return Number.isFinite(value) ? value : null;
+    };
+    const [x, y] = [number('x'), number('y')];
+    const pairs = [...q.entries()].filter(([key]) => PARAM_NAMES.includes(key.toUpperCase()));
+    return new ViewLink(q.get('image') || fallbackImage, x !== null && y !== null ? [x, y] : null, number('zoom'),
+      pairs);
+  }
+}

@@ -1,0 +1,694 @@
+"""The web client in Debian's Chromium against a real server (Playwright).
+
+One server and one set of small images serve the whole module; each test opens its own page, whose console errors
+and failed requests must stay empty. Screenshots go to test-artifacts/client-*.png.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import math
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import astropy
+import numpy as np
+import pytest
+from astropy.coordinates import Angle, SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+from PIL import Image
+
+from conftest import LiveServer, save_artifact, sky, tan_header
+from tileserver.diskcache import cache_key
+from tileserver.progress import ProgressBoard
+from tileserver.pyramid import Geometry
+
+pytestmark = pytest.mark.browser
+
+TILE = 128  # small tiles, so that a 600 x 400 image has a grid of them at several levels
+SKY = (600, 400)
+CUBE = (300, 200, 3)
+ASTROPY_SIP = Path(astropy.__file__).parent / "wcs" / "tests" / "data" / "sip.fits"
+
+
+def write_fits(path: Path, data: np.ndarray, header: dict[str, Any] | None = None) -> None:
+    hdu = fits.PrimaryHDU(data)
+    hdu.header.update(header or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu.writeto(path)
+
+
+def sip_cards() -> dict[str, Any]:
+    """The WCS of a header astropy ships with its tests (rotated, flipped TAN with SIP distortion)."""
+    header = fits.getheader(ASTROPY_SIP)
+    return {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and k}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("client")
+    data = root / "data"
+    write_fits(data / "sky.fits", sky(*SKY, seed=5, nan_box=True), tan_header(*SKY))
+    write_fits(data / "sip.fits", sky(*SKY, seed=6), sip_cards())
+    cube = np.stack([sky(CUBE[0], CUBE[1], seed=10 + c) * (1 + c) for c in range(CUBE[2])])
+    write_fits(data / "cube.fits", cube, tan_header(CUBE[0], CUBE[1]))
+    write_fits(data / "plain.fits", sky(200, 150, seed=7))
+    write_fits(data / "sub" / "deep.fits", sky(200, 150, seed=8), tan_header(200, 150))
+    (data / "bad.fits").write_bytes(b"this is not a FITS file")
+    return {"root": root, "data": data, "cache": root / "cache"}
+
+
+def start_server(folders: dict[str, Path], *args: str) -> LiveServer:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
+    env.update({"TILESERVER_DATA_DIR": str(folders["data"]), "TILESERVER_CACHE_DIR": str(folders["cache"]),
+                "XDG_CONFIG_HOME": str(folders["root"] / "config")})
+    log = folders["root"] / f"server-{len(list(folders['root'].glob('server-*.log')))}.log"
+    return LiveServer(["--tile-size", str(TILE), *args], env, log).start()
+
+
+@pytest.fixture(scope="module")
+def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
+    srv = start_server(folders)
+    yield srv
+    srv.stop()
+
+
+# -- helpers -------------------------------------------------------------------------------------------------------
+
+
+class Tiles:
+    """JTL requests the page makes, taken step by step."""
+
+    def __init__(self, page: Any) -> None:
+        self.urls: list[str] = []
+        page.on("request", lambda r: "JTL=" in r.url and self.urls.append(r.url))
+
+    def take(self) -> list[str]:
+        out, self.urls = self.urls, []
+        return out
+
+
+def params(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)
+
+
+def jtl(urls: list[str]) -> set[str]:
+    return {params(u)["JTL"][0] for u in urls}
+
+
+def settle(page: Any) -> None:
+    """Wait until the image on view and any change of it have all their tiles."""
+    page.wait_for_function(
+        "() => { const v = window.tileserverViewer; return v && v.rendered && !v.rendered.loading; }",
+        timeout=20000)
+
+
+def shown_tiles(page: Any) -> list[str]:
+    """URLs of the tiles on screen (from the network or the browser's cache)."""
+    return page.evaluate("() => [...document.querySelectorAll('.ts-image-layer img.leaflet-tile-loaded')]"
+                         ".map((i) => i.src)")
+
+
+def change(page: Any, act: Callable[[], Any]) -> list[str]:
+    """Do something that changes the render parameters; the URLs of the tiles then shown."""
+    before = page.evaluate("() => JSON.stringify(window.tileserverViewer.rendered.params)")
+    act()
+    page.wait_for_function("(before) => { const r = window.tileserverViewer.rendered;"
+                           " return JSON.stringify(r.params) !== before && !r.loading; }", arg=before, timeout=20000)
+    return shown_tiles(page)
+
+
+def open_viewer(page: Any, server: LiveServer, query: str) -> Tiles:
+    tiles = Tiles(page)
+    page.goto(f"{server.url}/?{query}")
+    settle(page)
+    return tiles
+
+
+def view(page: Any) -> dict[str, Any]:
+    return page.evaluate("""() => {
+        const v = window.tileserverViewer, c = v.map.getCenter(), s = v.map.getSize();
+        return {lat: c.lat, lng: c.lng, zoom: v.map.getZoom(), size: [s.x, s.y], center: v.centerPixel(),
+                info: {full_size: v.info.full_size, tile_levels: v.info.tile_levels, cache_tag: v.info.cache_tag},
+                link: v.viewLink().toSearch(), params: v.settings.toParams()};
+    }""")
+
+
+def visible_tiles(v: dict[str, Any]) -> set[str]:
+    """The tiles Leaflet must show for a view (its GridLayer rule), numbered as the server numbers them."""
+    width, height = v["info"]["full_size"]
+    levels = v["info"]["tile_levels"]
+    z = min(round(v["zoom"]), levels - 1)
+    cx, cy = math.floor(v["lng"] * 2**z), math.floor(-v["lat"] * 2**z)
+    scale = 2 ** (v["zoom"] - z)
+    hx, hy = v["size"][0] / (scale * 2), v["size"][1] / (scale * 2)
+    ncols, nrows = Geometry(width, height, 1, TILE).grid(z)
+    cols = range(max(0, math.floor((cx - hx) / TILE)), min(ncols, math.ceil((cx + hx) / TILE)))
+    rows = range(max(0, math.floor((cy - hy) / TILE)), min(nrows, math.ceil((cy + hy) / TILE)))
+    return {f"{z},{col + ncols * row}" for row in rows for col in cols}
+
+
+def screen_point(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of FITS pixel (x, y)."""
+    p = page.evaluate("([x, y]) => { const v = window.tileserverViewer;"
+                      " return v.map.latLngToContainerPoint(v.mapping.fitsToLatLng(x, y)); }", [x, y])
+    return p["x"], p["y"]
+
+
+def grab(page: Any, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    clip = None if box is None else {"x": box[0], "y": box[1], "width": box[2], "height": box[3]}
+    shot = page.screenshot(clip=clip)
+    # Pillow's pixel limit is process-wide, and the server's raster reader sets it (to max_image_pixels) when
+    # tests run the server in this process: lift it for our own screenshots.
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), np.float32)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def no_errors(page: Any) -> None:
+    assert page.failed_requests == []
+    assert page.console_errors == []
+
+
+def readout(page: Any, row: str) -> dict[str, Any]:
+    return page.evaluate("""(row) => {
+        const r = document.querySelector(`.ts-row-${row}`);
+        return {data: {...r.dataset}, pixel: r.querySelector('.ts-pixel').textContent,
+                sky: [...r.querySelectorAll('.ts-sky span')].map((s) => s.textContent),
+                value: r.querySelector('.ts-value').textContent, stale: r.querySelector('.ts-value.ts-stale') !== null};
+    }""", row)
+
+
+def centre(page: Any, x: float, y: float) -> None:
+    """Centre the view on FITS pixel (x, y) at once (no animation for the mouse to see half-way)."""
+    page.evaluate("([x, y]) => { const v = window.tileserverViewer;"
+                  " v.map.setView(v.mapping.fitsToLatLng(x, y), v.map.getZoom(), {animate: false}); }", [x, y])
+
+
+def hover(page: Any, x: float, y: float) -> dict[str, Any]:
+    """Move the mouse over FITS pixel (x, y) and return the cursor readout once its value has arrived."""
+    px, py = screen_point(page, x, y)
+    # Arrive from a neighbouring screen pixel: a mouse that does not move sends no event.
+    page.mouse.move(px + 1, py)
+    page.mouse.move(px, py)
+    page.wait_for_function("""([x, y]) => { const r = document.querySelector('.ts-row-cursor');
+        return Math.abs(r.dataset.x - x) <= 0.5 && Math.abs(r.dataset.y - y) <= 0.5
+            && r.dataset.pixel === `${Math.round(r.dataset.x)},${Math.round(r.dataset.y)}`
+            && !r.querySelector('.ts-stale'); }""", arg=[x, y], timeout=10000)
+    return readout(page, "cursor")
+
+
+# -- tests ---------------------------------------------------------------------------------------------------------
+
+
+def test_page_loads_and_tiles_cover_the_image_exactly(server, page):
+    tiles = open_viewer(page, server, "image=sky.fits")
+    v = view(page)
+    urls = tiles.take()
+    assert urls and all(params(u)["FIF"] == ["sky.fits"] and params(u)["V"] == [v["info"]["cache_tag"]] for u in urls)
+    # Edge tiles are cropped by the server and drawn at their size: together the tiles cover the image exactly.
+    extent = page.evaluate("""() => {
+        const v = window.tileserverViewer, m = v.map, box = m.getContainer().getBoundingClientRect();
+        const imgs = [...document.querySelectorAll('.ts-image-layer img.leaflet-tile-loaded')];
+        const r = imgs.map((i) => i.getBoundingClientRect());
+        const tl = m.latLngToContainerPoint(v.mapping.fitsToLatLng(0.5, v.mapping.height + 0.5));
+        const br = m.latLngToContainerPoint(v.mapping.fitsToLatLng(v.mapping.width + 0.5, 0.5));
+        return {tiles: [Math.min(...r.map((b) => b.left)) - box.left, Math.min(...r.map((b) => b.top)) - box.top,
+                        Math.max(...r.map((b) => b.right)) - box.left, Math.max(...r.map((b) => b.bottom)) - box.top],
+                image: [tl.x, tl.y, br.x, br.y], area: r.reduce((a, b) => a + b.width * b.height, 0)};
+    }""")
+    assert extent["tiles"] == pytest.approx(extent["image"], abs=0.01)
+    x0, y0, x1, y1 = extent["image"]
+    assert extent["area"] == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-6)  # no overlap, no gap
+    shot = page.screenshot()
+    save_artifact("client-sky.png", shot)
+    pixels = grab(page, (int(x0) + 100, int(y0) + 60, 200, 120))
+    assert pixels.std() > 5  # real sky on screen, not a blank map
+    no_errors(page)
+
+
+def test_zoom_and_pan_request_the_tiles_in_view(server, page):
+    levels = Geometry(*SKY, 1, TILE).levels
+    tiles = open_viewer(page, server, f"image=sky.fits&x=200.3&y=150.7&zoom={levels + 1}")  # 4x past full resolution
+    seen: set[str] = set()
+    before: set[str] = set()
+    steps = [None, "-", "-", "-", "-", "ArrowRight", "ArrowDown", "+"]
+    for key in steps:
+        if key:
+            page.keyboard.press(key)
+            page.wait_for_timeout(350)  # the zoom or pan animation
+            settle(page)
+        v = view(page)
+        step = jtl(tiles.take()) - {"0,0"}  # the overview's tile: the coarsest level, whatever the view
+        seen |= step
+        expected = visible_tiles(v)
+        assert expected <= seen, f"after {key}: tiles in view never requested: {sorted(expected - seen)}"
+        # Only tiles of the view (or of the one it came from, during a pan's animation) are asked for.
+        stray = sorted(step - expected - before)
+        assert not stray, f"after {key}: tiles out of view requested: {stray}"
+        before = expected
+    assert {t.split(",")[0] for t in seen} == {str(z) for z in range(levels - 3, levels)}
+    no_errors(page)
+
+
+def test_each_setting_requests_its_parameter_and_changes_the_image(server, page):
+    tiles = open_viewer(page, server, "image=sky.fits")
+    page.click("[data-tool=settings]")
+    box = (350, 250, 300, 200)  # inside the image, left of the panel
+    first = previous = grab(page, box)
+    tiles.take()
+    info = page.evaluate("() => window.tileserverViewer.info.cuts[0]")
+    zscale = ",".join(str(float(f"{v:.7g}")).removesuffix(".0") for v in info["zscale"])
+
+    def drag_high_cut() -> None:
+        canvas = page.locator("canvas.ts-histogram").bounding_box()
+        hi = page.evaluate("() => { const h = window.tileserverViewer.panels.settings._histogram;"
+                           " return h._shownX(h._cuts[1]); }")
+        y = canvas["y"] + canvas["height"] / 2
+        page.mouse.move(canvas["x"] + hi, y)
+        page.mouse.down()
+        page.mouse.move(canvas["x"] + hi - 40, y, steps=4)
+        page.mouse.up()
+
+    def fill_cut(which: str, value: str) -> None:
+        page.fill(f"[data-setting=cut-{which}]", value)
+        page.keyboard.press("Tab")  # a number field reports its change when it loses the focus
+
+    steps: list[tuple[str, Callable[[], Any], Callable[[dict[str, list[str]]], bool]]] = [
+        ("stretch", lambda: page.select_option("[data-setting=stretch]", "asinh"), lambda p: p.get("STR") == ["asinh"]),
+        ("colormap", lambda: page.select_option("[data-setting=colormap]", "viridis"),
+         lambda p: p.get("CMP") == ["viridis"]),
+        ("gamma", lambda: page.fill("[data-setting=gamma]", "1"), lambda p: p.get("GAM") == ["1"]),
+        ("contrast", lambda: page.fill("[data-setting=contrast]", "0.5"), lambda p: p.get("CNT") == ["3.162278"]),
+        ("brightness", lambda: page.fill("[data-setting=brightness]", "10"), lambda p: p.get("BRT") == ["10"]),
+        ("invert", lambda: page.check("[data-setting=invert]"), lambda p: p.get("INV") == [""]),
+        ("zscale preset", lambda: page.click("[data-preset=zscale]"), lambda p: p.get("MINMAX") == [f"1:{zscale}"]),
+        ("quality", lambda: page.fill("[data-setting=quality]", "10"), lambda p: p.get("QLT") == ["10"]),
+        ("manual min", lambda: fill_cut("min", "95"), lambda p: p.get("MINMAX", [""])[0].startswith("1:95,")),
+        ("manual max", lambda: fill_cut("max", "160"), lambda p: p.get("MINMAX") == ["1:95,160"]),
+        ("histogram drag", drag_high_cut, lambda p: p["MINMAX"][0].startswith("1:95,") and p["MINMAX"] != ["1:95,160"]),
+    ]
+    for name, act, check in steps:
+        urls = change(page, act)
+        assert urls and all(check(params(u)) for u in urls), f"{name}: {urls[:1]}"
+        assert set(urls) <= set(tiles.take()), f"{name}: tiles shown but never requested"
+        now = grab(page, box)
+        assert np.abs(now - previous).mean() > 2, f"{name} did not change the image"
+        previous = now
+        if name == "colormap":
+            save_artifact("client-settings.png", page.screenshot())
+    assert page.locator("[data-preset=manual]").get_attribute("aria-pressed") == "true"
+    page.click("[data-action=reset-settings]")
+    settle(page)
+    assert view(page)["params"] == {}
+    assert np.abs(grab(page, box) - first).mean() < 0.5  # back to the image as it first came
+    no_errors(page)
+
+
+def test_cube_channels_mono_mix_and_animation(server, page):
+    tiles = open_viewer(page, server, "image=cube.fits")
+    assert all("CHAN" not in params(u) for u in tiles.take())  # a cube opens as a colour mix
+    page.keyboard.press("c")
+    box = (450, 300, 300, 200)
+    previous = grab(page, box)
+
+    def step(act: Callable[[], Any], check: Callable[[dict[str, list[str]]], bool], name: str) -> None:
+        nonlocal previous
+        urls = change(page, act)
+        assert urls and all(check(params(u)) for u in urls), f"{name}: {urls[:1]}"
+        now = grab(page, box)
+        assert np.abs(now - previous).mean() > 1, f"{name} did not change the image"
+        previous = now
+
+    step(lambda: page.check("[data-setting=mode-mono]"), lambda p: p.get("CHAN") == ["1"], "mono")
+    step(lambda: page.select_option("[data-setting=channel]", "2"), lambda p: p.get("CHAN") == ["2"], "channel 2")
+    step(lambda: page.keyboard.press("]"), lambda p: p.get("CHAN") == ["3"], "next channel")
+    step(lambda: page.check("[data-setting=mode-mix]"), lambda p: "CHAN" not in p, "mix")
+    step(lambda: page.fill("[data-mix-colour='1']", "#ff0000"),
+         lambda p: p.get("MIX", [""])[0] == "1:1,0,0" and len(p["MIX"]) == 3, "colour of channel 1")
+    step(lambda: page.uncheck("[data-mix-on='3']"), lambda p: "3:0,0,0" in p.get("MIX", []), "channel 3 off")
+    save_artifact("client-cube-mix.png", page.screenshot())
+    # All channels' values under the cursor.
+    data = fits.getdata(server_data(server) / "cube.fits")
+    r = hover(page, 150, 100)
+    px, py = (int(v) for v in r["data"]["pixel"].split(","))
+    assert json.loads(r["data"]["values"]) == [float(data[c, py - 1, px - 1]) for c in range(CUBE[2])]
+    # Animation through the channels at a frame rate, then pause.
+    page.check("[data-setting=mode-mono]")
+    page.fill("[data-setting=fps]", "20")
+    page.keyboard.press("Tab")
+    settle(page)
+    tiles.take()
+    page.click("[data-action=play]")
+    assert page.locator("[data-action=play]").text_content() == "Pause"
+    # Every channel comes on screen in turn (tiles seen before come from the browser's cache: watch the settings).
+    page.wait_for_function("""() => { const seen = window.seenChannels = window.seenChannels || new Set();
+        seen.add(window.tileserverViewer.settings.channel); return seen.size === 3; }""", timeout=15000)
+    page.click("[data-action=play]")
+    assert page.evaluate("() => [...window.seenChannels].sort()") == [1, 2, 3]
+    assert page.locator("[data-action=play]").text_content() == "Play"
+    settle(page)
+    no_errors(page)
+
+
+def server_data(server: LiveServer) -> Path:
+    return Path(server.env["TILESERVER_DATA_DIR"])
+
+
+def test_coordinates_equal_astropys(server, page):
+    header = fits.getheader(server_data(server) / "sip.fits")
+    wcs = WCS(header)
+    open_viewer(page, server, "image=sip.fits&x=300&y=200&zoom=5")
+    for x, y in [(300, 200), (250.25, 180.75), (410, 222), (301.5, 199.5)]:
+        r = hover(page, x, y)
+        px, py = float(r["data"]["x"]), float(r["data"]["y"])
+        assert (px, py) == pytest.approx((x, y), abs=0.3)  # the mouse sits on whole screen pixels
+        ra, dec = (float(v) for v in wcs.all_pix2world(px, py, 1))
+        assert float(r["data"]["lon"]) == pytest.approx(ra, abs=1e-9)
+        assert float(r["data"]["lat"]) == pytest.approx(dec, abs=1e-9)
+        sexagesimal, degrees = r["sky"]
+        hms, dms = sexagesimal.split()
+        decimals = len(hms.split(".")[1])
+        assert hms == Angle(ra, "deg").to_string(unit="hour", sep=":", precision=decimals, pad=True)
+        assert dms == Angle(dec, "deg").to_string(unit="deg", sep=":", precision=decimals - 1, pad=True,
+                                                  alwayssign=True)
+        shown_ra, shown_dec = (float(t) for t in degrees.split())
+        places = len(degrees.split()[0].split(".")[1])
+        assert (shown_ra, shown_dec) == (round(ra, places), round(dec, places))
+        assert r["pixel"] == f"{px:.2f}, {py:.2f}"  # past full resolution: two decimals
+    # Galactic on request.
+    page.select_option(".ts-frame", "galactic")
+    r = readout(page, "cursor")
+    gal = SkyCoord(float(r["data"]["lon"]), float(r["data"]["lat"]), unit="deg", frame="icrs").galactic
+    l_text, b_text = r["sky"][0].replace("l ", "").split("b ")
+    places = len(l_text.strip().split(".")[1])
+    assert float(l_text) == pytest.approx(gal.l.deg, abs=0.51 * 10**-places)
+    assert float(b_text) == pytest.approx(gal.b.deg, abs=0.51 * 10**-places)
+    # The centre (reticle) row is astropy's too.
+    c = readout(page, "centre")
+    ra, dec = (float(v) for v in wcs.all_pix2world(float(c["data"]["x"]), float(c["data"]["y"]), 1))
+    assert float(c["data"]["lon"]) == pytest.approx(ra, abs=1e-9)
+    # Go to a position typed in sexagesimal, and one in pixels.
+    target = wcs.all_pix2world(120.0, 330.0, 1)
+    coord = SkyCoord(float(target[0]), float(target[1]), unit="deg")
+    page.fill(".ts-goto", coord.to_string("hmsdms", sep=":", precision=4))
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(400)
+    assert view(page)["center"] == pytest.approx([120.0, 330.0], abs=0.01)
+    page.fill(".ts-goto", "250 120 px")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(400)
+    assert view(page)["center"] == pytest.approx([250.0, 120.0], abs=0.01)
+    save_artifact("client-coordinates.png", page.screenshot())
+    settle(page)
+    no_errors(page)
+
+
+def test_north_is_up_and_east_left_for_a_standard_wcs(server, page):
+    open_viewer(page, server, "image=sky.fits")
+    top, bottom = hover(page, 300, 390), hover(page, 300, 10)
+    left, right = hover(page, 10, 200), hover(page, 590, 200)
+    assert screen_point(page, 300, 390)[1] < screen_point(page, 300, 10)[1]  # FITS y grows upwards on screen
+    assert float(top["data"]["lat"]) > float(bottom["data"]["lat"])
+    assert float(left["data"]["lon"]) > float(right["data"]["lon"])
+    no_errors(page)
+
+
+def test_pixel_values_equal_the_data(server, page):
+    data = fits.getdata(server_data(server) / "sky.fits")
+    star_y, star_x = (int(i) for i in np.unravel_index(np.nanargmax(data), data.shape))
+    open_viewer(page, server, f"image=sky.fits&x={star_x + 1}&y={star_y + 1}&zoom=5")
+    for x, y in [(star_x + 1, star_y + 1), (star_x + 2, star_y + 1), (300, 200)]:
+        centre(page, x, y)
+        settle(page)
+        r = hover(page, x, y)
+        assert r["data"]["pixel"] == f"{x},{y}"
+        expected = float(data[y - 1, x - 1])
+        assert json.loads(r["data"]["values"]) == [expected]
+        assert r["value"] == str(float(f"{expected:.6g}")).removesuffix(".0")
+    centre(page, 20, 20)  # in the NaN corner
+    settle(page)
+    r = hover(page, 20, 20)
+    assert np.isnan(data[19, 19]) and r["value"] == "NaN" and r["data"]["values"] == "[null]"
+    no_errors(page)
+
+
+TILES_IN_VIEW = """() => {
+    const box = document.getElementById('map').getBoundingClientRect();
+    return [...document.querySelectorAll('.ts-image-layer img.leaflet-tile-loaded')].filter((i) => {
+        const r = i.getBoundingClientRect();
+        return r.right > box.left && r.left < box.right && r.bottom > box.top && r.top < box.bottom;
+    }).map((i) => i.src).sort();
+}"""
+
+
+def test_a_shared_link_restores_the_view(server, page, browser):
+    tiles = open_viewer(page, server, "image=sky.fits")
+    for key in ("+", "+", "ArrowRight", "ArrowUp", "i"):
+        page.keyboard.press(key)
+        page.wait_for_timeout(350)
+        settle(page)
+    page.keyboard.press("s")
+    page.click("[data-preset='99.5%']")
+    page.select_option("[data-setting=colormap]", "hot")
+    page.fill("[data-setting=gamma]", "1.5")
+    settle(page)
+    page.wait_for_timeout(400)  # the URL follows the view after a short pause
+    first = view(page)
+    url = page.url
+    assert f"?{first['link']}" in url and "CMP=hot" in url and "GAM=1.5" in url and "INV" in url
+    page.click("[data-tool=link]")
+    assert page.locator(".ts-link-field").input_value() == url
+    page.keyboard.press("Escape")
+    tiles_first = page.evaluate(TILES_IN_VIEW)
+    shot_first = grab(page, (100, 100, 600, 500))
+
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        other = context.new_page()
+        errors: list[str] = []
+        other.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        other.on("requestfailed", lambda r: errors.append(r.url))
+        other.goto(url)
+        settle(other)
+        second = view(other)
+        assert second["link"] == first["link"] and second["params"] == first["params"]
+        assert second["zoom"] == first["zoom"] and second["center"] == pytest.approx(first["center"], abs=0.01)
+        assert other.evaluate(TILES_IN_VIEW) == tiles_first
+        assert np.abs(grab(other, (100, 100, 600, 500)) - shot_first).mean() < 1
+        save_artifact("client-shared-link.png", other.screenshot())
+        assert errors == []
+    finally:
+        context.close()
+    assert tiles.take()
+    no_errors(page)
+
+
+def test_the_image_browser_lists_and_opens_images(server, page):
+    page.goto(f"{server.url}/")
+    page.wait_for_selector(".ts-panel-files:not([hidden]) .ts-file")
+    names = page.locator(".ts-panel-files .ts-file-name").all_text_contents()
+    assert names == ["sub/", "bad.fits", "cube.fits", "plain.fits", "sip.fits", "sky.fits"]
+    assert page.locator(".ts-message").text_content().startswith("No image given")
+    page.click(".ts-file[data-path=sub]")
+    page.wait_for_selector(".ts-file[data-path='sub/deep.fits']")
+    assert page.locator(".ts-file[data-path='sub/deep.fits']").get_attribute("data-cached") == "false"
+    save_artifact("client-browser.png", page.screenshot())
+    page.click(".ts-file[data-path='sub/deep.fits']")
+    settle(page)
+    assert "image=sub/deep.fits" in page.url
+    assert page.locator(".ts-message").count() == 0
+    page.wait_for_selector(".ts-file.ts-current[data-path='sub/deep.fits'][data-cached=true]")
+    assert page.evaluate("() => document.querySelectorAll('.ts-image-layer img.leaflet-tile-loaded').length") > 0
+    # Back to the folder above through the breadcrumbs, and open another image.
+    page.click(".ts-crumb >> text=data")
+    page.click(".ts-file[data-path='sky.fits']")
+    settle(page)
+    assert "image=sky.fits" in page.url
+    no_errors(page)
+
+
+def test_the_progress_bar_shows_a_build(server, page, folders):
+    """The build of a new image is held (its cache lock taken here) at a known fraction: the bar must show it,
+    then go away and leave the image once the lock is released and the build done."""
+    data, cache = folders["data"], folders["cache"]
+    write_fits(data / "slow.fits", sky(500, 300, seed=9), tan_header(500, 300))
+    key = cache_key((data / "slow.fits").resolve(), None, TILE)
+    (cache / "locks").mkdir(parents=True, exist_ok=True)
+    lock = os.open(cache / "locks" / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ProgressBoard(cache / "progress").report(key, "slow.fits", "tiling", 0.42)
+        page.goto(f"{server.url}/?image=slow.fits")
+        page.wait_for_selector(".ts-progress:not([hidden])", timeout=10000)
+        page.wait_for_function("() => document.querySelector('.ts-progress-text').textContent.includes('42%')")
+        assert page.locator(".ts-progress-text").text_content().startswith("Building the tiles")
+        save_artifact("client-progress.png", page.screenshot())
+    finally:
+        os.close(lock)  # releases the lock: the server builds the image now
+    settle(page)
+    assert page.locator(".ts-progress").is_hidden()
+    assert page.evaluate("() => document.querySelectorAll('.ts-image-layer img.leaflet-tile-loaded').length") > 0
+    no_errors(page)
+
+
+def test_a_file_rewritten_on_disk_reloads_in_place(server, page, folders):
+    path = folders["data"] / "live.fits"
+    write_fits(path, sky(300, 200, seed=20), tan_header(300, 200))
+    tiles = open_viewer(page, server, "image=live.fits&x=100&y=80&zoom=4&CMP=viridis")
+    first = view(page)
+    box = (400, 250, 400, 300)
+    before = grab(page, box)
+    tiles.take()
+    data = sky(300, 200, seed=21)
+    data[50:150, 100:200] += 2000  # a bright block: a change nobody can miss
+    path.unlink()
+    write_fits(path, data, tan_header(300, 200))
+    # The websocket announces the rewrite; the viewer reloads the image, keeping the view and the settings.
+    page.wait_for_function("(tag) => { const v = window.tileserverViewer;"
+                           " return v.info && v.info.cache_tag !== tag && v.rendered && !v.rendered.loading; }",
+                           arg=first["info"]["cache_tag"], timeout=20000)
+    second = view(page)
+    assert second["link"] == first["link"]
+    urls = tiles.take()
+    assert urls and all(params(u)["V"] == [second["info"]["cache_tag"]] and params(u)["CMP"] == ["viridis"]
+                        for u in urls)
+    assert "changed on disk" in page.locator(".ts-toast").text_content()
+    assert np.abs(grab(page, box) - before).mean() > 5
+    no_errors(page)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("missing.fits", "Cannot open missing.fits: no such image"),
+    ("bad.fits", "Cannot open bad.fits: the file is not an image"),
+])
+def test_an_error_is_a_readable_message(server, page, name: str, message: str):
+    page.goto(f"{server.url}/?image={name}")
+    page.wait_for_selector(".ts-message.error")
+    assert page.locator(".ts-message.error").text_content().startswith(message)
+    save_artifact(f"client-error-{name.split('.')[0]}.png", page.screenshot())
+    # The INFO request's error status is the only failure (and the browser's console line about it).
+    assert page.failed_requests and all(name in url for url in page.failed_requests)
+    assert all("Failed to load resource" in text for text in page.console_errors)
+
+
+def test_keyboard_help_overlay_minimap_scale_bar(server, page):
+    native = Geometry(*SKY, 1, TILE).levels - 1
+    tiles = open_viewer(page, server, f"image=sky.fits&x=300&y=200&zoom={native}")
+    page.keyboard.press("?")
+    help_box = page.locator(".ts-overlay")
+    assert help_box.is_visible() and "Zoom in" in help_box.text_content() and "Invert" in help_box.text_content()
+    save_artifact("client-help.png", page.screenshot())
+    page.keyboard.press("Escape")
+    assert help_box.is_hidden()
+    # Scale bar: 0.198"/pixel at one screen pixel per image pixel: 140 px hold 27.7", so the bar is 20" long.
+    assert page.locator(".ts-scale-label").text_content() == "20″"
+    assert page.evaluate("() => document.querySelector('.ts-scale-bar').style.width") == f"{round(20 / 0.198)}px"
+    for _ in range(2):
+        page.keyboard.press("+")
+        page.wait_for_timeout(350)
+        settle(page)
+    # 4 screen pixels per image pixel: 35 image pixels hold 6.9", so 5", 101 screen pixels.
+    assert page.locator(".ts-scale-label").text_content() == "5″"
+    assert page.evaluate("() => document.querySelector('.ts-scale-bar').style.width") == f"{round(4 * 5 / 0.198)}px"
+    # The overview shows the view's rectangle (a quarter of the image), and a click on it moves the view there.
+    frame = page.locator(".ts-minimap-frame").bounding_box()
+    rect = page.locator(".ts-minimap-view").bounding_box()
+    assert (rect["width"], rect["height"]) == pytest.approx((frame["width"] / 2, frame["height"] / 2), abs=1.5)
+    page.mouse.click(frame["x"] + frame["width"] * 0.25, frame["y"] + frame["height"] * 0.75)
+    assert view(page)["center"] == pytest.approx([0.25 * SKY[0] + 0.5, 0.25 * SKY[1] + 0.5], abs=1.5)
+    settle(page)
+    page.keyboard.press("m")
+    assert page.locator(".ts-minimap").is_hidden()
+    page.keyboard.press("x")
+    assert page.locator(".ts-reticle").is_hidden()
+    page.keyboard.press("1")
+    page.wait_for_timeout(350)
+    assert view(page)["zoom"] == native
+    settle(page)
+    tiles.take()
+    page.keyboard.press("i")
+    settle(page)
+    urls = tiles.take()
+    assert urls and all(params(u).get("INV") == [""] for u in urls)
+    no_errors(page)
+
+
+def test_image_without_wcs_gets_pixel_scale_and_pixel_go_to(server, page):
+    open_viewer(page, server, "image=plain.fits&x=100&y=75&zoom=2")
+    assert page.locator(".ts-scale-label").text_content().endswith(" px")
+    assert "no WCS" in page.locator(".ts-readout thead").text_content()
+    page.fill(".ts-goto", "50 60")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(400)
+    assert view(page)["center"] == pytest.approx([50, 60], abs=0.01)
+    settle(page)
+    no_errors(page)
+
+
+def test_full_screen_button(server, page):
+    open_viewer(page, server, "image=sky.fits")
+    page.click("[data-tool=fullscreen]")
+    page.wait_for_function("() => document.fullscreenElement && document.fullscreenElement.id === 'app'")
+    assert page.locator("[data-tool=fullscreen]").get_attribute("aria-pressed") == "true"
+    page.click("[data-tool=fullscreen]")
+    page.wait_for_function("() => document.fullscreenElement === null")
+    no_errors(page)
+
+
+def test_phone_layout_and_touch(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("requestfailed", lambda r: errors.append(r.url))
+        open_viewer(page, server, "image=sky.fits")
+        page.touchscreen.tap(195, 420)
+        page.wait_for_function("() => document.querySelector('.ts-row-cursor').dataset.values")
+        assert readout(page, "cursor")["value"] not in ("—", "?")
+        save_artifact("client-phone.png", page.screenshot())
+        page.tap("[data-tool=settings]")
+        page.wait_for_timeout(400)  # the controls slide up with the sheet
+        panel = page.locator(".ts-panel-settings").bounding_box()
+        assert panel["width"] == 390 and panel["y"] + panel["height"] == pytest.approx(844, abs=1)
+        # The readout moved above the sheet.
+        assert page.locator(".ts-readout").bounding_box()["y"] + 10 < panel["y"]
+        save_artifact("client-phone-settings.png", page.screenshot())
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_viewer_under_a_root_path(folders, browser):
+    srv = start_server(folders, "--root-path", "/vis")
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    try:
+        page = context.new_page()
+        failures: list[str] = []
+        page.on("console", lambda m: m.type == "error" and failures.append(m.text))
+        page.on("requestfailed", lambda r: failures.append(r.url))
+        page.on("response", lambda r: r.status >= 400 and failures.append(f"{r.status} {r.url}"))
+        urls: list[str] = []
+        page.on("request", lambda r: urls.append(r.url))
+        page.goto(f"{srv.url}/?image=sky.fits")
+        settle(page)
+        hover(page, 300, 200)
+        page.keyboard.press("o")
+        page.wait_for_selector(".ts-file[data-path='sky.fits']")
+        paths = {urlsplit(u).path for u in urls}
+        assert {"/vis/", "/vis/api", "/vis/list", "/vis/client/js/main.js", "/vis/leaflet/leaflet-src.esm.js"} <= paths
+        assert all(p.startswith("/vis/") for p in paths)
+        assert failures == []
+    finally:
+        context.close()
+        srv.stop()
