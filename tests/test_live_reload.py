@@ -90,7 +90,7 @@ def test_polling_fallback_when_the_socket_cannot_connect(live_server, make_fits,
         attempts.append(route.url)
         route.close(code=1011, reason="no websocket here")
 
-    page.route_web_socket(re.compile(r".*/ws$"), refuse)
+    page.route_web_socket(re.compile(r".*/ws(\?.*)?$"), refuse)
     page.goto(server.url + "/?image=live.fits")
     page.wait_for_function("window.tileserverViewer && window.tileserverViewer.live.mode === 'polling'",
                            timeout=20000)

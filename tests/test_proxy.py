@@ -191,7 +191,8 @@ def test_viewer_in_chromium(proxy: proxies.Proxy, page: Any) -> None:
     deadline = time.monotonic() + 10
     while not frames and time.monotonic() < deadline:
         page.wait_for_timeout(100)
-    assert frames and {url for url, _ in frames} == {proxy.url.replace("http://", "ws://") + "/vis/ws"}
+    # It names the image, so that a consistent-hash proxy sends it to the image's node.
+    assert frames and {url for url, _ in frames} == {proxy.url.replace("http://", "ws://") + "/vis/ws?FIF=a.fits"}
     assert json.loads(frames[0][1])["type"] == "hello"
 
 

@@ -1,4 +1,7 @@
-/** The server's HTTP interface as seen by the viewer: INFO, VAL, tile URLs, the folder listing, build progress. */
+/**
+ * The server's HTTP interface as seen by the viewer: INFO, VAL, PFL, tile and region URLs, the folder listing,
+ * build progress.
+ */
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -59,6 +62,41 @@ export class Api {
   async value(image, x, y) {
     const body = await this._json(`${this.api}?${query({ FIF: image, VAL: `${x},${y}` })}`, 'Pixel value');
     return body.values;
+  }
+
+  /** Values along the line from FITS pixel (x1, y1) to (x2, y2): [{x, y, values: [per channel]}...]. */
+  async profile(image, x1, y1, x2, y2) {
+    const body = await this._json(`${this.api}?${query({ FIF: image, PFL: `${x1},${y1}:${x2},${y2}` })}`,
+      'Profile');
+    return body.profile;
+  }
+
+  /**
+   * URL of a region (full-resolution pixels x1..x2, rows y1..y2 counted from the top, 1-based, inclusive)
+   * binned by `binning`, as `format` (jpeg, png, webp or fits), under render parameters `params`.
+   */
+  regionUrl(image, params, tag, [x1, y1, x2, y2], binning, format) {
+    return `${this.api}?${query({ FIF: image }, params,
+      { V: tag, RGN: `${x1},${y1}:${x2},${y2}`, BIN: binning, CVT: format })}`;
+  }
+
+  /** A file (a snapshot, a cutout) as a Blob; a refusal (413: too large...) throws the server's message. */
+  async file(url, what) {
+    let response;
+    try {
+      response = await fetch(url);
+    } catch {
+      throw new ApiError(`${what}: the server cannot be reached`, 0);
+    }
+    if (response.ok) return response.blob();
+    let detail = null;
+    try {
+      const body = await response.json();
+      detail = body.detail && body.detail[0] && body.detail[0].msg;
+    } catch {
+      detail = null;
+    }
+    throw new ApiError(`${what}: ${detail || response.statusText || `error ${response.status}`}`, response.status);
   }
 
   /** URL of tile i of level z under render parameters `params`; the cache tag makes it immutable. */

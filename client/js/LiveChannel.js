@@ -5,8 +5,13 @@
  *
  * Events: 'progress' {image, stage, fraction, worker}, 'ready' {image, info}, 'changed' {image},
  * 'error' {image, message, kind}, 'mode' {mode: 'socket' | 'polling'}.
+ *
+ * The socket's URL names an image (`{ws}?FIF=image`, spelt as the API spells it): a multi-node proxy hashes on
+ * FIF, so the socket reaches the node that holds the image. It opens with the first subscription and reconnects
+ * when the image it names is unsubscribed and another one subscribed.
  */
 import { Evented } from 'leaflet';
+import { query } from './Api.js';
 
 const DEFAULTS = {
   minDelay: 500, // ms before the first reconnection; doubles up to maxDelay
@@ -28,6 +33,7 @@ export class LiveChannel extends Evented {
     this._url = url.startsWith('/') ? `${scheme}://${window.location.host}${url}` : url;
     this._api = api;
     this._images = new Set();
+    this._fif = null; // the image named in the socket's URL
     this._tags = new Map(); // image -> cache tag last announced, to tell a rewrite from a repeat
     this._socket = null;
     this._greeted = false;
@@ -43,15 +49,23 @@ export class LiveChannel extends Evented {
     return this._polling ? 'polling' : 'socket';
   }
 
+  /** The URL of the socket: the websocket's, naming the image it serves. */
+  get url() {
+    if (this._fif === null) return this._url;
+    return `${this._url}${this._url.includes('?') ? '&' : '?'}${query({ FIF: this._fif })}`;
+  }
+
+  /** Connect now if an image is subscribed, else with the first subscription. */
   connect() {
     this._closed = false;
-    this._open();
+    if (this._fif !== null && !this._socket) this._open();
     return this;
   }
 
   subscribe(image) {
     this._images.add(image);
-    this._send({ type: 'subscribe', image });
+    if (this._fif === null || !this._images.has(this._fif)) this._route(image);
+    else this._send({ type: 'subscribe', image });
     return this;
   }
 
@@ -71,10 +85,27 @@ export class LiveChannel extends Evented {
     return this;
   }
 
+  /** Reconnect with a URL naming `image` (the subscriptions are sent again on the server's hello). */
+  _route(image) {
+    this._fif = image;
+    if (this._closed) return;
+    clearTimeout(this._retryTimer);
+    const old = this._socket;
+    this._socket = null; // its close event is then not a loss to recover from
+    this._greeted = false;
+    if (old) {
+      old.onmessage = null;
+      // Closing a socket still connecting makes the browser log an error: let it open first.
+      if (old.readyState === WebSocket.CONNECTING) old.onopen = () => old.close(1000);
+      else old.close(1000);
+    }
+    this._open();
+  }
+
   _open() {
     let socket;
     try {
-      socket = new WebSocket(this._url);
+      socket = new WebSocket(this.url);
     } catch (err) {
       this._lost();
       return;

@@ -10,7 +10,7 @@ export class Toast {
 
   /** Show text (and optional extra nodes) for `duration` ms. */
   show(text, extra = null, duration = 3000) {
-    this.element.replaceChildren(el('span', {}, text), extra);
+    this.element.replaceChildren(el('span', {}, text), ...(extra ? [extra] : []));
     this.element.hidden = false;
     clearTimeout(this._timer);
     this._timer = setTimeout(() => this.hide(), duration);

@@ -5,23 +5,30 @@
 import { CRS, Control, Evented, Map as LeafletMap } from 'leaflet';
 import { Api } from './Api.js';
 import { ChannelPanel } from './ChannelPanel.js';
+import { ComparePanel } from './ComparePanel.js';
 import { CursorReadout } from './CursorReadout.js';
 import { DisplaySettings } from './DisplaySettings.js';
 import { GotoControl } from './GotoControl.js';
 import { HelpOverlay } from './HelpOverlay.js';
 import { ImageBrowser } from './ImageBrowser.js';
 import { LiveChannel } from './LiveChannel.js';
+import { MeasurePanel } from './MeasurePanel.js';
 import { MiniMap } from './MiniMap.js';
+import { OverlayPanel } from './OverlayPanel.js';
 import { PixelMapping } from './PixelMapping.js';
+import { ProfilePanel } from './ProfilePanel.js';
 import { ProgressBar } from './ProgressBar.js';
 import { RenderedImage } from './RenderedImage.js';
 import { Reticle } from './Reticle.js';
 import { ScaleBar } from './ScaleBar.js';
 import { SettingsPanel } from './SettingsPanel.js';
 import { Shortcuts } from './Shortcuts.js';
+import { SnapshotPanel } from './SnapshotPanel.js';
+import { SpectrumPanel } from './SpectrumPanel.js';
 import { Toast } from './Toast.js';
 import { Toolbar } from './Toolbar.js';
 import { ViewLink } from './ViewLink.js';
+import { WcsGrid } from './WcsGrid.js';
 import { WCS } from './wcs.js';
 import { debounce, el } from './dom.js';
 
@@ -35,6 +42,14 @@ const ICONS = {
   link: 'M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1',
   fullscreen: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
   help: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .8-1 1.5V14M12 17v.5',
+  profile: 'M3 20h18M4 16l4-6 4 3 4-8 4 5',
+  spectrum: 'M3 20h18M6 17v-4M10 17V7M14 17v-6M18 17V4',
+  snapshot: 'M4 8h3l2-3h6l2 3h3v11H4zM12 10a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7',
+  measure: 'M3 17L17 3l4 4L7 21zM7 13l2 2M10 10l2 2M13 7l2 2',
+  overlays: 'M4.5 7a2.5 2.5 0 1 0 5 0a2.5 2.5 0 1 0-5 0M14.5 8a1.5 1.5 0 1 0 3 0a1.5 1.5 0 1 0-3 0'
+    + 'M8 16a3 3 0 1 0 6 0a3 3 0 1 0-6 0M17 15l3 3M20 15l-3 3',
+  grid: 'M3 8c6-2 12-2 18 0M3 16c6 2 12 2 18 0M8 3c-2 6-2 12 0 18M16 3c2 6 2 12 0 18',
+  compare: 'M3 5h8v14H3zM13 5h8v14h-8z',
 };
 
 export class Viewer extends Evented {
@@ -70,6 +85,18 @@ export class Viewer extends Evented {
       { name: 'settings', title: 'Image settings (s)', icon: ICONS.settings, run: () => this.togglePanel('settings') },
       { name: 'channels', title: 'Channels (c)', icon: ICONS.channels, run: () => this.togglePanel('channels') },
       { name: 'files', title: 'Images (o)', icon: ICONS.files, run: () => this.togglePanel('files') },
+      { name: 'profile', title: 'Line profile (p)', icon: ICONS.profile, run: () => this.togglePanel('profile') },
+      { name: 'spectrum', title: 'Spectrum of a pixel (e)', icon: ICONS.spectrum,
+        run: () => this.togglePanel('spectrum') },
+      { name: 'snapshot', title: 'Snapshot and FITS cutout (d)', icon: ICONS.snapshot,
+        run: () => this.togglePanel('snapshot') },
+      { name: 'measure', title: 'Measure distance and angle (u)', icon: ICONS.measure,
+        run: () => this.togglePanel('measure') },
+      { name: 'overlays', title: 'Catalogs and regions (k)', icon: ICONS.overlays,
+        run: () => this.togglePanel('overlays') },
+      { name: 'grid', title: 'Sky coordinate grid (w)', icon: ICONS.grid, run: () => this.toggleGrid() },
+      { name: 'compare', title: 'Compare with another image (v)', icon: ICONS.compare,
+        run: () => this.togglePanel('compare') },
       { name: 'fit', title: 'Fit the image (0)', icon: ICONS.fit, run: () => this.fitImage() },
       { name: 'link', title: 'Copy a link to this view (l)', icon: ICONS.link, run: () => this.copyLink() },
       { name: 'fullscreen', title: 'Full screen (f)', icon: ICONS.fullscreen, run: () => this.toggleFullscreen() },
@@ -79,10 +106,17 @@ export class Viewer extends Evented {
     this.readout = new CursorReadout(this).addTo(this.map);
     this.scaleBar = new ScaleBar(this).addTo(this.map);
     this.reticle = new Reticle(mapElement);
+    this.grid = new WcsGrid(this);
     this.panels = {
       settings: new SettingsPanel(this, host),
       channels: new ChannelPanel(this, host),
       files: new ImageBrowser(this, host),
+      profile: new ProfilePanel(this, host),
+      spectrum: new SpectrumPanel(this, host),
+      snapshot: new SnapshotPanel(this, host),
+      measure: new MeasurePanel(this, host),
+      overlays: new OverlayPanel(this, host),
+      compare: new ComparePanel(this, host),
     };
     for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);
     // The websocket (when the server has one): build progress, and live reload of a file rewritten on disk.
@@ -181,6 +215,7 @@ export class Viewer extends Evented {
     }
     this.rendered = new RenderedImage(this.map, this.api, info, image, this.settings.toParams());
     this.toolbar.setHidden('channels', info.channels < 2);
+    this.toolbar.setHidden('spectrum', info.channels < 2);
     if (info.channels < 2) this.panels.channels.hide();
     this._zoomClass();
     this.app.classList.add('ts-has-image');
@@ -288,6 +323,16 @@ export class Viewer extends Evented {
     return url;
   }
 
+  /** Show or hide the sky coordinate grid. */
+  toggleGrid(show = null) {
+    const visible = show === null ? !this.map.hasLayer(this.grid) : show;
+    if (visible) this.grid.addTo(this.map);
+    else this.grid.remove();
+    this.toolbar.setPressed('grid', visible);
+    this.panels.overlays.setGridChecked(visible);
+    return this;
+  }
+
   toggleFullscreen() {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     else if (this.app.requestFullscreen) {
@@ -355,6 +400,19 @@ export class Viewer extends Evented {
         run: shown((e) => this.panels.channels.step(e.key === '[' ? -1 : 1)) },
       { group: 'Image', keys: [' '], label: 'Play / pause the channels',
         run: shown(() => this.panels.channels.toggleAnimation()) },
+      { group: 'Tools', keys: ['p'], label: 'Line profile', run: shown(() => this.togglePanel('profile')) },
+      { group: 'Tools', keys: ['e'], label: 'Spectrum of a pixel (cubes)',
+        run: shown(() => this.togglePanel('spectrum')) },
+      { group: 'Tools', keys: ['d'], label: 'Snapshot and FITS cutout',
+        run: shown(() => this.togglePanel('snapshot')) },
+      { group: 'Tools', keys: ['u'], label: 'Measure distance and angle',
+        run: shown(() => this.togglePanel('measure')) },
+      { group: 'Overlays', keys: ['k'], label: 'Catalogs and region files', run: () => this.togglePanel('overlays') },
+      { group: 'Overlays', keys: ['w'], label: 'Sky coordinate grid', run: shown(() => this.toggleGrid()) },
+      { group: 'Overlays', keys: ['v'], label: 'Compare with another image',
+        run: shown(() => this.togglePanel('compare')) },
+      { group: 'Overlays', keys: ['b'], label: 'Blink the two images (when comparing)',
+        run: shown(() => this.panels.compare.toggleBlink()) },
       { group: 'Help', keys: ['?'], label: 'This help', run: () => this.help.toggle() },
       { group: 'Help', keys: ['Escape'], label: 'Close panels and help', run: (e) => this._escape(e) },
     ];

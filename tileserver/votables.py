@@ -1,0 +1,62 @@
+"""VOTables -> the viewer's table form, read by astropy (every serialisation: TABLEDATA, BINARY, BINARY2, FITS).
+
+{"name", "columns": [{"name", "unit", "ucd"}], "rows": [[value, ...]], "truncated"}: the first table of the file,
+scalar columns only (arrays in a cell have no place on a marker's popup), masked and NaN values as null.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidParameter, TooLarge
+
+MAX_BYTES = 64 * 2**20
+MAX_ROWS = 1_000_000
+
+
+def to_table(data: bytes, name: str = "") -> dict[str, Any]:
+    if len(data) > MAX_BYTES:
+        raise TooLarge(f"the VOTable is larger than {MAX_BYTES // 2**20} MB", "votable")
+    from astropy.io.votable import parse
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy warns of every departure from the standard: tolerated here
+        try:
+            table = parse(io.BytesIO(data), verify="ignore").get_first_table()
+            columns = [c for c in table.to_table(use_names_over_ids=True).itercols() if c.ndim == 1]
+        except Exception as e:  # noqa: BLE001 - XML, structure and value errors alike mean "not a VOTable we read"
+            raise InvalidParameter(f"not a VOTable: {_short(e)}", "votable") from None
+    total = len(table.array)
+    rows = min(total, MAX_ROWS)
+    values = [_values(c[:rows]) for c in columns]
+    return {
+        "name": table.name or table.ID or name,
+        "columns": [{"name": c.name, "unit": str(c.unit) if c.unit is not None else "", "ucd": c.meta.get("ucd", "")}
+                    for c in columns],
+        "rows": [list(row) for row in zip(*values)],
+        "truncated": total > rows,
+    }
+
+
+def _values(column: Any) -> list[Any]:
+    mask = np.ma.getmaskarray(column)
+    values = np.ma.getdata(column)
+    if values.dtype.kind == "S":
+        values = np.char.decode(values, "utf-8", "replace")
+    out = values.tolist()
+    for i in np.flatnonzero(mask).tolist():
+        out[i] = None
+    if values.dtype.kind == "f":
+        out = [None if v is None or math.isnan(v) or math.isinf(v) else v for v in out]
+    elif values.dtype.kind == "O":
+        out = [None if v is None else str(v) for v in out]
+    return out
+
+
+def _short(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
