@@ -164,13 +164,7 @@ def screen_point(page: Any, x: float, y: float) -> tuple[float, float]:
 def grab(page: Any, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     clip = None if box is None else {"x": box[0], "y": box[1], "width": box[2], "height": box[3]}
     shot = page.screenshot(clip=clip)
-    # Pillow's pixel limit is process-wide, and the server's raster reader sets it (to max_image_pixels) when
-    # tests run the server in this process: lift it for our own screenshots.
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), np.float32)
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), np.float32)
 
 
 def no_errors(page: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import UnsupportedImage
@@ -21,19 +22,29 @@ def sniff(path: Path) -> str | None:
         return "fits"
     if head.startswith(b"\x1f\x8b"):
         return "fits"  # gzip'd FITS is the only compressed container we read
-    if head[:4] in (b"II*\x00", b"MM\x00*") or head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff"):
+    if head.startswith((b"II*\x00", b"MM\x00*", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):  # TIFF, PNG, JPEG
         return "raster"
     return None
 
 
-def open_image(path: Path, selector: str | None = None, max_pixels: int = 2**31) -> ImageSource:
+def open_image(path: Path, selector: str | None = None, max_pixels: int = 2**31,
+               max_header_bytes: int = 8 << 20) -> ImageSource:
+    """Open an image for reading (headers only: no pixel is read yet). `selector` picks a FITS extension (index or
+    EXTNAME[,EXTVER]) or a TIFF page; images over max_pixels pixels per channel are refused (TooLarge)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise UnsupportedImage("the file cannot be read") from None
     kind = sniff(path)
     if kind == "fits":
         from .fits import open_fits
 
-        return open_fits(path, selector, max_pixels)
-    if kind == "raster":
+        source = open_fits(path, selector, max_pixels, max_header_bytes)
+    elif kind == "raster":
         from .raster import open_raster
 
-        return open_raster(path, selector, max_pixels)
-    raise UnsupportedImage("the file is not an image the server can read (FITS, TIFF, PNG or JPEG)")
+        source = open_raster(path, selector, max_pixels)
+    else:
+        raise UnsupportedImage("the file is not an image the server can read (FITS, TIFF, PNG or JPEG)")
+    source.origin = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return source

@@ -22,10 +22,14 @@ class Chip:
 
 @dataclass
 class ImageSource:
-    """An opened image. Rows are in display order: row 0 is the top of the image (the highest FITS y)."""
+    """An opened image. Rows are in display order: row 0 is the top of the image (the highest FITS y).
 
-    # read(y0, y1): rows y0 <= y < y1 as a (nchannels, y1 - y0, width) float32 array, blanks as NaN.
-    read: Callable[[int, int], np.ndarray]
+    read(channel, y0, y1) gives rows y0 <= y < y1 of one channel (0-based) as a (y1 - y0, width) float32 array,
+    blanks as NaN; the array may be a view of the reader's memory: do not write into it. It may be called from
+    several threads at once.
+    """
+
+    read: Callable[[int, int, int], np.ndarray]
     width: int
     height: int
     nchannels: int
@@ -40,6 +44,7 @@ class ImageSource:
     cuts: str = "stats"
     type_range: tuple[float, float] | None = None
     mix: str = "spectrum"
+    origin: dict[str, Any] = field(default_factory=dict)  # the file's size and mtime, for the manifest
 
     close: Callable[[], None] = lambda: None
 

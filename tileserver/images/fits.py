@@ -1,33 +1,77 @@
-"""FITS reader: image HDUs (primary or extension), every BITPIX, BSCALE/BZERO/BLANK, cubes as channels.
+"""FITS reader: primary or extension image HDUs, every BITPIX, BSCALE/BZERO/BLANK, cubes as channels, mosaics of
+detectors assembled by DETSEC/DATASEC, tile-compressed HDUs and gzip'd files.
 
-Uncompressed data are read with pread straight from the file, strip by strip, so memory stays bounded by the
-strip whatever the image size; compressed or gzip'd data go through astropy's sections.
+Only headers are read at open, and every size is checked against the limits before anything is allocated.
+Uncompressed data are then read with pread straight from the file, a few rows at a time, so memory stays bounded
+whatever the image size; tile-compressed HDUs decompress only the tiles a band of rows needs (astropy sections).
+A gzip'd file has no random access: astropy decompresses each HDU we show whole into memory, so a .fits.gz costs
+its uncompressed size in RAM while it is being built.
 """
 
 from __future__ import annotations
 
+import gzip
 import math
 import os
 import threading
 import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
-from astropy.utils.exceptions import AstropyWarning
 
 from ..errors import InvalidParameter, TooLarge, UnsupportedImage
+from . import mosaic
 from .base import Chip, ImageSource, header_to_dict
+from .mosaic import Placement
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+MAX_CHANNELS = 4096
+CHUNK_BYTES = 8 << 20  # raw bytes read and converted at a time from an uncompressed file
+TALL_TILE = 1024  # compressed tiles taller than this are decompressed whole once, not again for every band
 # Header cards that describe a single HDU's storage, not the image a viewer shows.
 STORAGE_KEYS = ("SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO", "BLANK",
                 "CHECKSUM", "DATASUM", "ZIMAGE", "ZBITPIX", "ZCMPTYPE")
+# Cards that place one detector in a mosaic: meaningless in the header of the whole mosaic.
+SECTION_KEYS = ("DATASEC", "DETSEC", "TRIMSEC", "BIASSEC", "CCDSEC", "AMPSEC")
+
+# warnings.catch_warnings swaps process-wide state: one thread at a time.
+_WARNINGS = threading.Lock()
+
+# (channel, first, stop) -> FITS rows first <= r < stop (bottom first) of one channel, raw stored values.
+RawRows = Callable[[int, int, int], np.ndarray]
 
 
-def is_image_hdu(hdu: Any) -> bool:
-    return isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and len(_axes(hdu.header)) >= 2
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence astropy's warnings about sloppy or truncated files: we check the sizes ourselves."""
+    with _WARNINGS, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@dataclass
+class Plane:
+    """One image HDU: its size, its scaling and a reader of its raw rows."""
+
+    index: int
+    header: fits.Header
+    width: int
+    height: int
+    nchannels: int
+    bscale: float
+    bzero: float
+    blank: int | None
+    rows: RawRows
+    rows_per_read: int  # how many rows to ask `rows` for at a time
+
+
+# -- headers ------------------------------------------------------------------------------------------------------
 
 
 def _axes(header: fits.Header) -> list[int]:
@@ -44,29 +88,154 @@ def _axes(header: fits.Header) -> list[int]:
     return axes
 
 
+def is_image_hdu(hdu: Any) -> bool:
+    if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+        return False
+    axes = _axes(hdu.header)
+    return len(axes) >= 2 and min(axes) > 0
+
+
 def list_extensions(hdul: fits.HDUList) -> list[dict[str, Any]]:
+    return [{"index": i, "name": hdu.name, "type": type(hdu).__name__, "shape": _axes(hdu.header),
+             "image": is_image_hdu(hdu)} for i, hdu in enumerate(hdul)]
+
+
+def _public(header: fits.Header) -> dict[str, Any]:
+    return {k: v for k, v in header_to_dict(header).items() if k not in STORAGE_KEYS}
+
+
+def _extra_axes(axes: list[int]) -> list[tuple[int, int]]:
+    """(FITS axis number, length) of the axes beyond the image plane that make channels; length-1 ones vanish."""
+    return [(i + 1, n) for i, n in enumerate(axes) if i >= 2 and n > 1]
+
+
+def _channel_indices(channel: int, extra: list[tuple[int, int]]) -> list[int]:
+    """0-based index along each extra axis of a channel (the first extra axis varies fastest, as in the file)."""
     out = []
-    for i, hdu in enumerate(hdul):
-        out.append({
-            "index": i,
-            "name": hdu.name,
-            "type": type(hdu).__name__,
-            "shape": _axes(hdu.header) if hasattr(hdu, "header") else [],
-            "image": is_image_hdu(hdu),
-        })
+    for _, n in extra:
+        channel, i = divmod(channel, n)
+        out.append(i)
     return out
 
 
-def select_hdus(hdul: fits.HDUList, selector: str | None) -> list[int]:
-    """Indices of the HDUs to show: the selected one, or else the first image HDU."""
+def channel_names(header: fits.Header, extra: list[tuple[int, int]]) -> list[str]:
+    """A name per channel: the world coordinate of its plane along each extra axis ("FREQ 1.42e+09 Hz"), or its
+    1-based index there ("axis 4 #2") when that axis has no linear WCS."""
+    if not extra:
+        return []
+    count = math.prod(n for _, n in extra)
+    names = []
+    for channel in range(count):
+        parts = []
+        for (axis, _), i in zip(extra, _channel_indices(channel, extra)):
+            ctype = str(header.get(f"CTYPE{axis}", "")).strip()
+            crval, cdelt = header.get(f"CRVAL{axis}"), header.get(f"CDELT{axis}", header.get(f"CD{axis}_{axis}"))
+            crpix = header.get(f"CRPIX{axis}", 1.0)
+            if ctype and all(isinstance(v, (int, float)) for v in (crval, cdelt, crpix)):
+                unit = str(header.get(f"CUNIT{axis}", "")).strip()
+                parts.append(f"{ctype} {crval + (i + 1 - crpix) * cdelt:.6g}" + (f" {unit}" if unit else ""))
+            else:
+                parts.append(f"axis {axis} #{i + 1}")
+        names.append(", ".join(parts))
+    return names
+
+
+# -- opening ------------------------------------------------------------------------------------------------------
+
+
+def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_bytes: int = 8 << 20) -> ImageSource:
+    check_header_sizes(path, max_header_bytes)
+    try:
+        with _quiet():
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=True)
+    except Exception as e:  # astropy raises many kinds on a damaged file; all mean the same to the user
+        raise UnsupportedImage(f"not a readable FITS file ({_short(e)})") from None
+    fd = -1
+    try:
+        if len(hdul) == 0:
+            raise UnsupportedImage("the FITS file is empty")
+        fd = os.open(path, os.O_RDONLY)
+        gzipped = os.pread(fd, 2, 0) == b"\x1f\x8b"
+        lock = threading.Lock()  # astropy reads of one file share its handle
+
+        def plane(index: int) -> Plane:
+            return _plane(hdul, index, fd, gzipped, lock, max_pixels)
+
+        source = _mosaic(hdul, plane, max_pixels) if not selector else None
+        if source is None:
+            source = _single(hdul, plane(_select(hdul, selector)))
+    except Exception:
+        if fd >= 0:
+            os.close(fd)
+        hdul.close()
+        raise
+    source.extensions = list_extensions(hdul)
+
+    def close() -> None:
+        os.close(fd)
+        hdul.close()
+
+    source.close = close
+    return source
+
+
+def check_header_sizes(path: Path, max_bytes: int) -> None:
+    """Refuse a file with a header over max_bytes before astropy parses it: that costs it about a second and 15 MB
+    of memory per MB of header. Walks the HDUs by the data sizes their headers declare, reading headers only; a file
+    whose structure breaks down on the way (or a broken gzip stream) is left for astropy to refuse."""
+    try:
+        _walk_headers(path, max_bytes)
+    except (OSError, EOFError, zlib.error):
+        pass
+
+
+def _walk_headers(path: Path, max_bytes: int) -> None:
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+        start = b"SIMPLE  ="
+        while True:
+            size, cards = 0, {}
+            while "END" not in cards:
+                block = f.read(2880)
+                if len(block) < 2880 or size == 0 and not block.startswith(start):
+                    return
+                size += 2880
+                if size > max_bytes:
+                    raise TooLarge(f"the file has a FITS header of more than {max_bytes} bytes, the server's limit")
+                for i in range(0, 2880, 80):
+                    key = block[i:i + 8].rstrip().decode("ascii", "replace")
+                    if key == "END":
+                        cards["END"] = 0
+                        break
+                    if key in ("BITPIX", "PCOUNT", "GCOUNT") or key.startswith("NAXIS"):
+                        try:
+                            cards[key] = int(block[i + 10:i + 80].split(b"/")[0])
+                        except ValueError:
+                            return
+            naxis = cards.get("NAXIS", 0)
+            pixels = math.prod(cards.get(f"NAXIS{k}", 0) for k in range(1, naxis + 1)) if naxis > 0 else 0
+            data = abs(cards.get("BITPIX", 8)) // 8 * cards.get("GCOUNT", 1) * (cards.get("PCOUNT", 0) + pixels)
+            f.seek(-(-data // 2880) * 2880, os.SEEK_CUR)
+            start = b"XTENSION="
+
+
+def _short(e: Exception) -> str:
+    # astropy messages may name the file; keep the first line without any path.
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text.split(": '/")[0].split(" '/")[0][:200]
+
+
+def _select(hdul: fits.HDUList, selector: str | None) -> int:
+    """Index of the HDU to show: the selected one, or else the first image HDU."""
     if selector:
         index = _find_selected(hdul, selector)
         if not is_image_hdu(hdul[index]):
             raise UnsupportedImage(f"extension [{selector}] holds no image")
-        return [index]
+        return index
     for i, hdu in enumerate(hdul):
         if is_image_hdu(hdu):
-            return [i]
+            return i
     raise UnsupportedImage("the FITS file holds no image HDU")
 
 
@@ -83,154 +252,168 @@ def _find_selected(hdul: fits.HDUList, selector: str) -> int:
     raise InvalidParameter(f"the file has no extension named [{selector}]")
 
 
-def open_fits(path: Path, selector: str | None, max_pixels: int) -> ImageSource:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyWarning)
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=True)
-    except (OSError, ValueError, TypeError, IndexError, KeyError) as e:
-        raise UnsupportedImage(f"not a readable FITS file ({_short(e)})") from None
-    try:
-        indices = select_hdus(hdul, selector)
-        return _open_hdu(path, hdul, indices[0], max_pixels)
-    except Exception:
-        hdul.close()
-        raise
-
-
-def _short(e: Exception) -> str:
-    # astropy messages may name the file; keep the first sentence without any path.
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text.split(": '/")[0][:200]
-
-
-def _open_hdu(path: Path, hdul: fits.HDUList, index: int, max_pixels: int) -> ImageSource:
+def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threading.Lock, max_pixels: int) -> Plane:
+    """Check an image HDU's sizes against the limits and the file, then set up the reading of its rows."""
     hdu = hdul[index]
     header = hdu.header
     axes = _axes(header)
-    if any(n == 0 for n in axes):
-        raise UnsupportedImage("the image has a zero-sized axis")
     width, height = axes[0], axes[1]
-    # Every axis beyond the second becomes a channel; degenerate (length 1) axes vanish in the product.
-    nchannels = math.prod(axes[2:])
     if width * height > max_pixels:
         raise TooLarge(f"the image has {width} x {height} pixels, over the server's limit of {max_pixels}")
-    if nchannels > 4096:
-        raise TooLarge(f"the image has {nchannels} channels, over the limit of 4096")
+    extra = _extra_axes(axes)
+    nchannels = math.prod(n for _, n in extra)
+    if nchannels > MAX_CHANNELS:
+        raise TooLarge(f"the image has {nchannels} channels, over the limit of {MAX_CHANNELS}")
     bitpix = header.get("BITPIX")
-    if bitpix not in BITPIX_DTYPES and not isinstance(hdu, fits.CompImageHDU):
+    if bitpix not in BITPIX_DTYPES:
         raise UnsupportedImage(f"unsupported BITPIX {bitpix!r}")
-    scale = _scaling(header, bitpix)
-    extensions = list_extensions(hdul)
-    if isinstance(hdu, fits.CompImageHDU) or _is_gzip(path):
-        read = _section_reader(hdul, hdu, width, height, nchannels, scale)
-        close = hdul.close
-    else:
-        read = _pread_reader(path, hdul.fileinfo(index)["datLoc"], bitpix, width, height, nchannels, scale)
-        close = read.close  # type: ignore[attr-defined]
-        hdul.close()
-    meta = header_to_dict(header)
-    public = {k: v for k, v in meta.items() if k not in STORAGE_KEYS}
-    chip = Chip(
-        size=(width, height),
-        dataslice=[[1, width, 1], [1, height, 1]],
-        detslice=[[1, width, 1], [1, height, 1]],
-        header=public,
-    )
-    return ImageSource(
-        read=read,
-        width=width,
-        height=height,
-        nchannels=nchannels,
-        bits_per_channel=abs(int(header.get("ZBITPIX", bitpix) or 32)),
-        header=public,
-        chips=[chip],
-        kind="fits",
-        object_name=str(header.get("OBJECT", "")),
-        extensions=extensions,
-        close=close,
-    )
-
-
-def _scaling(header: fits.Header, bitpix: int | None) -> tuple[float, float, int | None]:
-    bscale = header.get("BSCALE", 1.0)
-    bzero = header.get("BZERO", 0.0)
-    blank = header.get("BLANK") if bitpix in (8, 16, 32, 64) else None
+    bscale, bzero, blank = header.get("BSCALE", 1.0), header.get("BZERO", 0.0), header.get("BLANK")
     if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (bscale, bzero)):
         raise UnsupportedImage("the FITS header has an invalid BSCALE or BZERO")
-    return float(bscale), float(bzero), blank if isinstance(blank, int) else None
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def _apply_scaling(raw: np.ndarray, out: np.ndarray, scale: tuple[float, float, int | None]) -> None:
-    """out = raw * bscale + bzero, flipped so that the top row comes first; BLANK -> NaN."""
-    bscale, bzero, blank = scale
-    flipped = raw[::-1]
-    if bscale == 1.0 and bzero == 0.0:
-        out[...] = flipped
-    else:
-        np.multiply(flipped, np.float32(bscale) if raw.dtype.itemsize <= 2 else bscale, out=out, casting="unsafe")
-        out += np.float32(bzero)
-    if blank is not None:
-        out[flipped == blank] = np.nan
-
-
-def _pread_reader(path: Path, offset: int, bitpix: int, width: int, height: int, nchannels: int,
-                  scale: tuple[float, float, int | None]):
+    if bitpix < 0 or not isinstance(blank, int):
+        blank = None  # floating-point data mark blanks as NaN
     dtype = np.dtype(BITPIX_DTYPES[bitpix])
+    rows_per_read = height  # as many as asked for: a band of rows
+    if isinstance(hdu, fits.CompImageHDU) and int(hdu.tile_shape[-2]) <= TALL_TILE:
+        rows = _section_rows(hdu, len(axes), extra, lock)
+    elif isinstance(hdu, fits.CompImageHDU) or gzipped:
+        rows = _memory_rows(hdu, nchannels, height, width, lock)
+    else:
+        offset = hdul.fileinfo(index)["datLoc"]
+        if offset + dtype.itemsize * width * height * nchannels > os.fstat(fd).st_size:
+            raise UnsupportedImage("the FITS file is truncated: its data are shorter than its header says")
+        rows = _pread_rows(fd, offset, dtype, width, height)
+        rows_per_read = max(1, CHUNK_BYTES // (width * dtype.itemsize))
+    return Plane(index, header, width, height, nchannels, float(bscale), float(bzero), blank, rows, rows_per_read)
+
+
+def _pread_rows(fd: int, offset: int, dtype: np.dtype, width: int, height: int) -> RawRows:
     row_bytes = width * dtype.itemsize
-    plane_bytes = row_bytes * height
-    fd = os.open(path, os.O_RDONLY)
-    size = os.fstat(fd).st_size
-    if offset + plane_bytes * nchannels > size:
-        os.close(fd)
-        raise UnsupportedImage("the FITS file is truncated: its data are shorter than its header says")
 
-    def read(y0: int, y1: int) -> np.ndarray:
-        out = np.empty((nchannels, y1 - y0, width), np.float32)
-        # Display row y is FITS row height-1-y: the strip is the file rows [height-y1, height-y0), reversed.
-        first = height - y1
-        nbytes = (y1 - y0) * row_bytes
-        for c in range(nchannels):
-            buf = os.pread(fd, nbytes, offset + c * plane_bytes + first * row_bytes)
-            if len(buf) != nbytes:
-                raise UnsupportedImage("the FITS file is truncated")
-            raw = np.frombuffer(buf, dtype).reshape(y1 - y0, width)
-            _apply_scaling(raw, out[c], scale)
-        return out
+    def rows(channel: int, first: int, stop: int) -> np.ndarray:
+        nbytes = (stop - first) * row_bytes
+        buf = os.pread(fd, nbytes, offset + (channel * height + first) * row_bytes)
+        if len(buf) != nbytes:  # the file shrank since it was opened
+            raise UnsupportedImage("the FITS file is truncated")
+        return np.frombuffer(buf, dtype).reshape(stop - first, width)
 
-    read.close = lambda: os.close(fd)  # type: ignore[attr-defined]
-    return read
+    return rows
 
 
-def _section_reader(hdul: fits.HDUList, hdu: Any, width: int, height: int, nchannels: int,
-                    scale: tuple[float, float, int | None]):
-    lock = threading.Lock()  # astropy sections share one file handle
-    compressed = isinstance(hdu, fits.CompImageHDU)
+def _section_rows(hdu: fits.CompImageHDU, naxis: int, extra: list[tuple[int, int]], lock: threading.Lock) -> RawRows:
+    """Rows of a tile-compressed HDU: astropy decompresses only the tiles they touch."""
 
-    def read(y0: int, y1: int) -> np.ndarray:
-        out = np.empty((nchannels, y1 - y0, width), np.float32)
-        first = height - y1
+    def rows(channel: int, first: int, stop: int) -> np.ndarray:
+        index: list[Any] = [0] * naxis  # length-1 axes
+        index[0], index[1] = slice(None), slice(first, stop)
+        for (axis, _), i in zip(extra, _channel_indices(channel, extra)):
+            index[axis - 1] = i
+        try:
+            with lock:
+                data = hdu.section[tuple(reversed(index))]
+        except Exception:  # astropy's messages about damaged tiles say nothing a user can act on
+            raise UnsupportedImage("the compressed FITS data cannot be read (a damaged or truncated file)") from None
+        return np.asarray(data).reshape(stop - first, -1)
+
+    return rows
+
+
+def _memory_rows(hdu: Any, nchannels: int, height: int, width: int, lock: threading.Lock) -> RawRows:
+    """Rows of an HDU decompressed whole by astropy at the first read: that of a gzip'd file (a gzip stream cannot
+    be read backwards, nor in pieces at a reasonable cost), or one compressed in tiles taller than TALL_TILE."""
+    loaded: list[np.ndarray] = []
+
+    def rows(channel: int, first: int, stop: int) -> np.ndarray:
         with lock:
-            for c in range(nchannels):
-                if nchannels == 1:
-                    raw = hdu.section[..., first:height - y0, :] if compressed else hdu.section[first:height - y0, :]
-                else:
-                    raw = hdu.section[np.unravel_index(c, _extra_shape(hdu))][first:height - y0, :] \
-                        if not compressed else hdu.section[c, first:height - y0, :]
-                raw = np.asarray(raw).reshape(y1 - y0, width)
-                if compressed:  # astropy already applied the compressed HDU's scaling
-                    out[c] = raw[::-1]
-                else:
-                    _apply_scaling(raw, out[c], scale)
-        return out
+            if not loaded:
+                try:
+                    with _quiet():
+                        data = hdu.data
+                except Exception as e:
+                    raise UnsupportedImage(f"the FITS data cannot be read ({_short(e)})") from None
+                if data is None or data.size != nchannels * height * width:
+                    raise UnsupportedImage("the FITS file is truncated: its data are shorter than its header says")
+                loaded.append(data.reshape(nchannels, height, width))
+        return loaded[0][channel, first:stop]
 
-    return read
+    return rows
 
 
-def _extra_shape(hdu: Any) -> tuple[int, ...]:
-    return tuple(hdu.header[f"NAXIS{i}"] for i in range(hdu.header["NAXIS"], 2, -1))
+# -- pixels -------------------------------------------------------------------------------------------------------
+
+
+def _to_float(raw: np.ndarray, out: np.ndarray, plane: Plane) -> None:
+    """out = raw * BSCALE + BZERO in float32, BLANK -> NaN. Either may be a flipped view."""
+    if plane.bscale == 1.0 and plane.bzero == 0.0:
+        np.copyto(out, raw, casting="unsafe")
+    elif raw.dtype.itemsize <= 2:  # as astropy, 8- and 16-bit data scale in float32
+        np.multiply(raw, np.float32(plane.bscale), out=out, casting="unsafe")
+        out += np.float32(plane.bzero)
+    else:  # wider values scale in float64 and round once
+        np.copyto(out, raw * plane.bscale + plane.bzero, casting="unsafe")
+    if plane.blank is not None:
+        out[raw == plane.blank] = np.nan
+
+
+def _merged_header(hdul: fits.HDUList, plane: Plane) -> dict[str, Any]:
+    """The HDU's cards over those of an empty primary HDU (which extensions inherit: OBJECT, TELESCOP...)."""
+    primary = hdul[0]
+    inherited = _public(primary.header) if plane.index and primary.header.get("NAXIS", 0) == 0 else {}
+    for key in ("NAXIS", "NEXTEND"):
+        inherited.pop(key, None)
+    return {**inherited, **_public(plane.header)}
+
+
+def _single(hdul: fits.HDUList, plane: Plane) -> ImageSource:
+    whole = Placement.whole(plane)
+    header = _merged_header(hdul, plane)
+    return _source(plane, [whole], plane.width, plane.height, header, [whole.chip(_public(plane.header))])
+
+
+def _source(first: Plane, placements: list[Placement], width: int, height: int, header: dict[str, Any],
+            chips: list[Chip]) -> ImageSource:
+    return ImageSource(
+        read=mosaic.reader(placements, width, height, _to_float),
+        width=width,
+        height=height,
+        nchannels=first.nchannels,
+        bits_per_channel=abs(int(first.header["BITPIX"])),
+        header=header,
+        chips=chips,
+        kind="fits",
+        object_name=str(header.get("OBJECT", "")),
+        channel_names=channel_names(first.header, _extra_axes(_axes(first.header))),
+    )
+
+
+# -- mosaics ------------------------------------------------------------------------------------------------------
+
+
+def _mosaic_indices(hdul: fits.HDUList) -> list[int]:
+    """The image HDUs to assemble: those with a DETSEC, if there are several; when EXTNAMEs repeat (SCI, VAR, DQ
+    for each chip), only those named as the first."""
+    found = [i for i, hdu in enumerate(hdul) if is_image_hdu(hdu) and mosaic.parse_section(hdu.header.get("DETSEC"))]
+    names = [hdul[i].name for i in found]
+    if names and names.count(names[0]) > 1:
+        found = [i for i, name in zip(found, names) if name == names[0]]
+    return found if len(found) > 1 else []
+
+
+def _mosaic(hdul: fits.HDUList, plane: Callable[[int], Plane], max_pixels: int) -> ImageSource | None:
+    """The detectors of a multi-extension file assembled by DETSEC and DATASEC, or None if it is no mosaic."""
+    planes = [plane(i) for i in _mosaic_indices(hdul)]
+    sections = [(mosaic.parse_section(p.header.get("DATASEC")), mosaic.parse_section(p.header["DETSEC"]))
+                for p in planes]
+    placed = mosaic.layout(planes, sections) if planes else None
+    if placed is None or any(p.nchannels != planes[0].nchannels for p in planes):
+        return None
+    placements, width, height = placed
+    if width * height > max_pixels:
+        raise TooLarge(f"the mosaic has {width} x {height} pixels, over the server's limit of {max_pixels}")
+    header = _merged_header(hdul, planes[0])
+    for key in SECTION_KEYS:
+        header.pop(key, None)
+    header["NAXIS1"], header["NAXIS2"] = width, height
+    mosaic.move_wcs(header, placements[0])
+    chips = [placement.chip(_public(p.header)) for placement, p in zip(placements, planes)]
+    return _source(planes[0], placements, width, height, header, chips)
