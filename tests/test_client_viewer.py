@@ -455,7 +455,9 @@ def test_a_shared_link_restores_the_view(server, page, browser):
     page.select_option("[data-setting=colormap]", "hot")
     page.fill("[data-setting=gamma]", "1.5")
     settle(page)
-    page.wait_for_timeout(400)  # the URL follows the view after a short pause
+    # The URL follows the view after a short pause (longer on a loaded machine): wait for it, do not guess.
+    page.wait_for_function("location.search.includes('CMP=hot') && location.search.includes('GAM=1.5')",
+                           timeout=10000)
     first = view(page)
     url = page.url
     assert f"?{first['link']}" in url and "CMP=hot" in url and "GAM=1.5" in url and "INV" in url

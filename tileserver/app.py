@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import access, config, errors, routes, status, ws
+from . import access, config, errors, extraroutes, routes, status, ws
 from .engine import Engine
 
 log = logging.getLogger("tileserver")
@@ -125,6 +125,7 @@ def create_app(settings: config.Settings) -> Starlette:
         Mount("/client", StaticFiles(directory=client_dir), name="client"),
         Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
         *status.routes(settings),
+        *extraroutes.routes(),
     ]
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))

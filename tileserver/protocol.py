@@ -13,21 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import InvalidParameter
+from .render import STRETCHES
 
-STRETCHES = ("linear", "sqrt", "log", "asinh", "sinh", "square", "histeq", "power")
 FORMATS = ("jpeg", "png", "webp", "fits")
 REPEATABLE = {"CHAN", "MINMAX", "MIX"}
 FLAGS = {"INFO", "INV", "obj"}
 KNOWN = {"FIF", "INFO", "obj", "JTL", "CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "CMP", "INV", "QLT",
          "STR", "RGN", "BIN", "CVT", "VAL", "PFL", "SAT", "V"}
-MAX_CHANNEL_PARAMS = 4096
+MAX_CHANNEL_PARAMS = 4096  # repeats of one parameter: as many as an image may have channels
 
 _INT = r"[+-]?\d{1,9}"
 _FLOAT = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?"
-_RE_PAIR = re.compile(rf"({_INT}),({_INT})")
-_RE_LINE = re.compile(rf"({_INT}),({_INT}):({_INT}),({_INT})")
-_RE_MINMAX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT})")
-_RE_MIX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT}),({_FLOAT})")
+# ASCII digits only: \d would also take other scripts' digits, which int() and float() accept.
+_RE_PAIR = re.compile(rf"({_INT}),({_INT})", re.ASCII)
+_RE_LINE = re.compile(rf"({_INT}),({_INT}):({_INT}),({_INT})", re.ASCII)
+_RE_MINMAX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT})", re.ASCII)
+_RE_MIX = re.compile(rf"(\d{{1,5}}):({_FLOAT}),({_FLOAT}),({_FLOAT})", re.ASCII)
+_RE_INT = re.compile(_INT, re.ASCII)
+_RE_FLOAT = re.compile(_FLOAT, re.ASCII)
+_RE_CHANNEL = re.compile(r"\d{1,5}", re.ASCII)
 _RE_FIF_SELECTOR = re.compile(r"^(.*)\[([A-Za-z0-9_\-, ]{1,72})\]$")
 
 
@@ -64,6 +68,7 @@ class Query:
     channels: tuple[int, ...] = ()
     render: Render = Render()
     version: str | None = None
+    user: str | None = None  # set by the web layer from a trusted proxy, never from the query; None: anonymous
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -79,10 +84,9 @@ def _float(params: dict[str, list[str]], name: str, lo: float, hi: float) -> flo
     text = _one(params, name)
     if text is None:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a number, not {text[:40]!r}", name) from None
+    if not _RE_FLOAT.fullmatch(text.strip()):
+        raise InvalidParameter(f"{name} must be a number, not {text[:40]!r}", name)
+    value = float(text)
     if not math.isfinite(value) or not lo <= value <= hi:
         raise InvalidParameter(f"{name} must be between {lo:g} and {hi:g}", name)
     return value
@@ -92,7 +96,7 @@ def _int(params: dict[str, list[str]], name: str, lo: int, hi: int) -> int | Non
     text = _one(params, name)
     if text is None:
         return None
-    if not re.fullmatch(_INT, text.strip()):
+    if not _RE_INT.fullmatch(text.strip()):
         raise InvalidParameter(f"{name} must be a whole number, not {text[:40]!r}", name)
     value = int(text)
     if not lo <= value <= hi:
@@ -123,15 +127,17 @@ def split_fif(fif: str) -> tuple[str, str | None]:
 
 
 def group(items: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
-    """Query items by name. IIP names are upper case except `obj`; other spellings are accepted."""
+    """Query items by name. IIP names are upper case except `obj`; other spellings are accepted (ASCII case only:
+    Unicode case mapping would turn "ﬁf" into FIF)."""
     params: dict[str, list[str]] = {}
     for key, value in items:
-        name = "obj" if key.lower() == "obj" else key.upper()
+        name = key if not key.isascii() else "obj" if key.lower() == "obj" else key.upper()
         params.setdefault(name, []).append(value)
     return params
 
 
-def parse(items: Sequence[tuple[str, str]]) -> Query:
+def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
+    """The query record of a request's items; `user` is who the web layer says sent it (see access.py)."""
     params = group(items)
     for name, values in params.items():
         if name in KNOWN and name not in REPEATABLE and len(values) > 1:
@@ -145,7 +151,7 @@ def parse(items: Sequence[tuple[str, str]]) -> Query:
     channels = tuple(_channel(v) for v in params.get("CHAN", []))
     render = _render(params, channels)
     common = {"fif": path, "selector": selector, "channels": channels, "render": render,
-              "version": _one(params, "V")}
+              "version": _one(params, "V"), "user": user}
     if "INFO" in params:
         return Query(kind="info", **common)
     if "obj" in params:
@@ -179,7 +185,7 @@ def parse(items: Sequence[tuple[str, str]]) -> Query:
 
 
 def _channel(text: str) -> int:
-    if not re.fullmatch(r"\d{1,5}", text.strip()) or int(text) < 1:
+    if not _RE_CHANNEL.fullmatch(text.strip()) or int(text) < 1:
         raise InvalidParameter(f"CHAN must be a channel number from 1, not {text[:20]!r}", "CHAN")
     return int(text)
 

@@ -1,0 +1,227 @@
+"""Who a request comes from, and which data sub-folders they may read (multi-user servers; off by default).
+
+The reverse proxy authenticates users and names them in `user_header`; the header is believed only on connections
+from `trusted_proxies`, whose X-Forwarded-For and X-Forwarded-Proto are applied here too (the ASGI server leaves
+them alone: this layer is the last one that still sees the proxy's own address). With `access_file` set, that file
+says who reads what:
+
+    [groups]
+    survey = alice, bob
+
+    [folders]
+    # folder (relative to data_dir, / for all of it) = readers: user names, @group, + any authenticated user,
+    # * anyone (anonymous users too)
+    public = *
+    survey = @survey, carol
+    survey/raw = alice
+
+The most specific folder listed above a path decides; a path under no listed folder is nobody's. A user may list a
+folder they cannot read when a folder below it is theirs, so they can browse down to it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from .errors import SettingError
+
+ANYONE = "*"
+AUTHENTICATED = "+"
+USER_KEY = "tileserver.user"  # the ASGI scope entry holding the authenticated user name (None: anonymous)
+MAX_USER_LENGTH = 256
+_NAME = re.compile(r"[^\s,@*+#;]+")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Rules:
+    folders: Mapping[str, frozenset[str]]  # normalised folder ("" for the data folder itself) -> readers
+    groups: Mapping[str, frozenset[str]]
+
+    def admits(self, readers: frozenset[str], user: str | None) -> bool:
+        if ANYONE in readers:
+            return True
+        if user is None:
+            return False
+        return (AUTHENTICATED in readers or user in readers
+                or any(user in self.groups.get(r[1:], ()) for r in readers if r.startswith("@")))
+
+    def may_read(self, user: str | None, relative: str) -> bool:
+        path = normalise(relative)
+        parts = path.split("/") if path else []
+        for n in range(len(parts), -1, -1):
+            readers = self.folders.get("/".join(parts[:n]))
+            if readers is not None:
+                return self.admits(readers, user)
+        return False
+
+    def may_enter(self, user: str | None, relative: str) -> bool:
+        """May list the folder: may read it, or some folder below it."""
+        folder = normalise(relative)
+        prefix = folder + "/" if folder else ""
+        return self.may_read(user, folder) or any(
+            name.startswith(prefix) and name != folder and self.admits(readers, user)
+            for name, readers in self.folders.items())
+
+
+@dataclass(frozen=True)
+class Grant:
+    """The rules as they apply to one user: what datapath asks while resolving that user's paths."""
+
+    rules: Rules
+    user: str | None
+
+    def may_read(self, relative: str) -> bool:
+        return self.rules.may_read(self.user, relative)
+
+    def may_enter(self, relative: str) -> bool:
+        return self.rules.may_enter(self.user, relative)
+
+
+def normalise(relative: str) -> str:
+    return "/".join(p for p in relative.split("/") if p not in ("", "."))
+
+
+def load_rules(path: Path) -> Rules:
+    """Read an access file; any mistake in it is a SettingError naming the file and the line's key."""
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # user and folder names keep their case
+    try:
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except OSError as e:
+        raise SettingError(f"setting access_file: {str(path)!r} cannot be read ({e.strerror})") from None
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise SettingError(f"access file {path}: {str(e).splitlines()[0]}") from None
+    unknown = set(parser.sections()) - {"groups", "folders"}
+    if unknown:
+        raise SettingError(f"access file {path}: unknown section [{sorted(unknown)[0]}]; expected [groups], [folders]")
+    groups = {}
+    for name, value in parser.items("groups") if parser.has_section("groups") else ():
+        members = _names(value)
+        if not _NAME.fullmatch(name) or any(not _NAME.fullmatch(m) for m in members):
+            raise SettingError(f"access file {path}: group {name!r} must list user names")
+        groups[name] = frozenset(members)
+    folders = {}
+    for name, value in parser.items("folders") if parser.has_section("folders") else ():
+        folder = normalise(name)
+        if ".." in folder.split("/") or "\\" in folder:
+            raise SettingError(f"access file {path}: folder {name!r} must stay inside the data folder")
+        readers = _names(value)
+        for reader in readers:
+            if reader.startswith("@") and reader[1:] not in groups:
+                raise SettingError(f"access file {path}: folder {name!r} names an unknown group {reader!r}")
+            if reader not in (ANYONE, AUTHENTICATED) and not _NAME.fullmatch(reader.removeprefix("@")):
+                raise SettingError(f"access file {path}: folder {name!r} has an invalid reader {reader!r}")
+        folders[folder] = frozenset(readers)
+    return Rules(folders, groups)
+
+
+def _names(value: str) -> list[str]:
+    return [v for v in re.split(r"[\s,]+", value.strip()) if v]
+
+
+def parse_networks(text: str, name: str = "trusted_proxies") -> tuple[Network, ...]:
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as e:
+            raise SettingError(f"setting {name}: {e}") from None
+    return tuple(out)
+
+
+def is_trusted(host: str | None, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+def user_of(scope: Mapping[str, Any]) -> str | None:
+    """The user a trusted proxy authenticated for this request; None for anonymous (or access control off)."""
+    return scope.get(USER_KEY)
+
+
+class ProxyMiddleware:
+    """Believes what a trusted proxy says about a request: the client's address and scheme (X-Forwarded-For and
+    -Proto) and, when `user_header` is given, the authenticated user. Must wrap everything else.
+
+    With `private` (access control on), responses are marked private: a shared cache (nginx's proxy_cache) must not
+    hand one user's tiles to another."""
+
+    def __init__(self, app: Any, trusted_proxies: str, user_header: str = "", private: bool = False) -> None:
+        self.networks = parse_networks(trusted_proxies)
+        self.header = user_header.strip().lower().encode("latin-1")
+        self.private = private
+        hosts = [str(net) for net in self.networks]
+        # uvicorn's own handling of X-Forwarded-*, on the addresses we trust (it checks the peer again itself).
+        self.app = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        peer = scope.get("client")
+        trusted = is_trusted(peer[0] if peer else None, self.networks)
+        scope[USER_KEY] = self._user(scope) if trusted and self.header else None
+        await self.app(scope, receive, _privately(send) if self.private else send)
+
+    def _user(self, scope: dict[str, Any]) -> str | None:
+        values = [v for k, v in scope["headers"] if k == self.header]
+        if len(values) != 1:
+            return None  # absent, or repeated (a client's own header slipped through next to the proxy's)
+        name = values[0].decode("utf-8", "replace").strip()
+        if not name or len(name) > MAX_USER_LENGTH or not name.isprintable():
+            return None
+        return name
+
+
+def _privately(send: Any) -> Any:
+    async def send_private(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v.replace(b"public", b"private") if k.lower() == b"cache-control" else v)
+                       for k, v in message.get("headers", ())]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return send_private
+
+
+class HeaderLimit:
+    """Refuses requests whose headers exceed `max_bytes` in total (431), before any route or middleware sees
+    them. uvicorn's default HTTP parser sets no bound of its own; a proxy in front usually sets a tighter one."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])  # "name: value\r\n"
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1009, "reason": "request headers too large"})
+            return
+        body = json.dumps({"detail": [{"loc": ["header"], "type": "too_large",
+                                       "msg": f"the request headers exceed {self.max_bytes} bytes"}]}).encode()
+        await send({"type": "http.response.start", "status": 431, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
