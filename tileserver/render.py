@@ -62,6 +62,8 @@ def _curve_key(
         # Data values at v = 0 and v = 1, inverting the cuts formula.
         x0 = lo - 0.01 * brightness * (hi - lo)
         x1 = lo + (1.0 / contrast - 0.01 * brightness) * (hi - lo)
+        if not (math.isfinite(x0) and math.isfinite(x1 - x0)):
+            return ("linear", None)  # a window too wide for floats (tiny contrast): nothing to equalise
         return ("histeq", float(histogram["min"]), float(histogram["max"]), tuple(histogram["counts"]), x0, x1)
     if stretch not in _DEFAULT_PARAMETER:
         return (stretch, None)
@@ -155,7 +157,10 @@ def _cut(
     slope = step / (hi - lo) if abs(hi - lo) >= _MIN_WIDTH else np.inf
     # Huge data values or slopes may overflow float32 to inf, which the clip that follows handles.
     with np.errstate(over="ignore", invalid="ignore"):
-        if math.isfinite(slope):
+        if slope == 0:  # CNT=0: every pixel at the same level, but NaN still NaN (and inf * 0 is not NaN here)
+            np.multiply(x, 0, out=out, where=np.isnan(x))
+            np.copyto(out, np.float32(start), where=~np.isnan(x))
+        elif math.isfinite(slope):
             np.multiply(x, slope, out=out)
             out += start - lo * slope
         else:
