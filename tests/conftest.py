@@ -95,8 +95,10 @@ def client_for(settings_for: Callable[..., config.Settings]) -> Iterator[Callabl
 
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_for(**overrides)), raise_server_exceptions=False)
+    def make(address: str | None = None, **overrides: Any) -> TestClient:
+        """An in-process client; `address` is the client address the app sees (default: TestClient's own)."""
+        extra = {"client": (address, 50000)} if address else {}
+        client = TestClient(create_app(settings_for(**overrides)), raise_server_exceptions=False, **extra)
         client.__enter__()
         clients.append(client)
         return client
@@ -115,6 +117,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a child started with start_new_session=True, and everything it started: SIGTERM, then SIGKILL."""
+    if proc and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
 
 
 class LiveServer:
@@ -152,13 +165,7 @@ class LiveServer:
         raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc)
         if hasattr(self, "_logfile"):
             self._logfile.close()
 
@@ -203,6 +210,12 @@ def browser() -> Iterator[Any]:
         instance.close()
 
 
+def cancelled(request: Any) -> bool:
+    """A request the page itself gave up (Leaflet drops the tiles of a view it left, or of settings just changed):
+    not a failure of the server."""
+    return (request.failure or "") == "net::ERR_ABORTED"
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page that records console errors and failed requests (asserted empty by the tests)."""
@@ -212,7 +225,7 @@ def page(browser: Any) -> Iterator[Any]:
     page.failed_requests = []  # type: ignore[attr-defined]
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
-    page.on("requestfailed", lambda req: page.failed_requests.append(req.url))
+    page.on("requestfailed", lambda req: not cancelled(req) and page.failed_requests.append(req.url))
     page.on("response", lambda resp: resp.status >= 400 and page.failed_requests.append(f"{resp.status} {resp.url}"))
     yield page
     context.close()

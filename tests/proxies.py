@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from astropy.io import fits
 
-from conftest import ROOT, LiveServer, free_port, sky, tan_header
+from conftest import ROOT, LiveServer, free_port, sky, stop_group, tan_header
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
 APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "headers", "reqtimeout", "proxy", "proxy_http",
@@ -111,13 +110,7 @@ class Proxy:
         raise RuntimeError(f"{self.name} did not start:\n{log}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc)
         shutil.rmtree(self.prefix, ignore_errors=True)
 
 

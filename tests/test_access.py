@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,8 @@ import httpx
 import numpy as np
 import pytest
 from astropy.io import fits
-from starlette.testclient import TestClient
 
 from tileserver import access
-from tileserver.app import create_app
 from tileserver.errors import SettingError
 
 PROXY, STRANGER = "10.0.0.1", "10.0.0.2"
@@ -54,20 +51,9 @@ def tree(tmp_path: Path, data_dir: Path) -> Path:
 
 
 @pytest.fixture
-def connect(settings_for: Any) -> Iterator[Any]:
+def connect(client_for: Any) -> Any:
     """connect(address, **settings): an in-process client whose requests come from `address`."""
-    clients: list[TestClient] = []
-
-    def make(address: str = PROXY, **overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_for(**overrides)), client=(address, 40000),
-                            raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda address=PROXY, **overrides: client_for(address=address, **overrides)
 
 
 def as_user(user: str | None) -> dict[str, str]:

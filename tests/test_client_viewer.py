@@ -24,7 +24,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import LiveServer, save_artifact, sky, tan_header
+from conftest import LiveServer, cancelled, save_artifact, sky, tan_header
 from tileserver.diskcache import cache_key
 from tileserver.progress import ProgressBoard
 from tileserver.pyramid import Geometry
@@ -472,7 +472,7 @@ def test_a_shared_link_restores_the_view(server, page, browser):
         other = context.new_page()
         errors: list[str] = []
         other.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        other.on("requestfailed", lambda r: errors.append(r.url))
+        other.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
         other.goto(url)
         settle(other)
         second = view(other)
@@ -647,7 +647,7 @@ def test_phone_layout_and_touch(server, browser):
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("requestfailed", lambda r: errors.append(r.url))
+        page.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
         open_viewer(page, server, "image=sky.fits")
         page.touchscreen.tap(195, 420)
         page.wait_for_function("() => document.querySelector('.ts-row-cursor').dataset.values")
@@ -672,7 +672,7 @@ def test_viewer_under_a_root_path(folders, browser):
         page = context.new_page()
         failures: list[str] = []
         page.on("console", lambda m: m.type == "error" and failures.append(m.text))
-        page.on("requestfailed", lambda r: failures.append(r.url))
+        page.on("requestfailed", lambda r: not cancelled(r) and failures.append(r.url))
         page.on("response", lambda r: r.status >= 400 and failures.append(f"{r.status} {r.url}"))
         urls: list[str] = []
         page.on("request", lambda r: urls.append(r.url))

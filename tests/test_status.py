@@ -7,7 +7,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from tileserver import config
-from tileserver.app import create_app
 from tileserver.errors import SettingError
 from tileserver.progress import ProgressBoard
 from tileserver.status import RecentCount, recent
@@ -27,20 +26,9 @@ ADMIN = ("/status", "/status.json", "/metrics")
 
 
 @pytest.fixture
-def admin_client(settings_for: Callable[..., config.Settings]) -> Iterator[Callable[..., TestClient]]:
+def admin_client(client_for: Callable[..., TestClient]) -> Callable[..., TestClient]:
     """An in-process client calling from a given address (TestClient's default, 'testclient', is no address)."""
-    clients: list[TestClient] = []
-
-    def make(host: str = "127.0.0.1", **overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_for(**overrides)), client=(host, 50000),
-                            raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return lambda host="127.0.0.1", **overrides: client_for(address=host, **overrides)
 
 
 def test_status_json_counts_requests_tiles_and_errors(make_fits: Callable[..., Path], admin_client: Any) -> None:
