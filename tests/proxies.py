@@ -220,8 +220,9 @@ ErrorLog {prefix}/error.log
 LogLevel warn
 {modules}
 {user}StartServers 1
+ServerLimit 12
 ThreadsPerChild 25
-MaxRequestWorkers 50
+MaxRequestWorkers 300
 SSLSessionCache shmcb:{prefix}/run/ssl_scache(512000)
 LogFormat "%h \\"%r\\" %>s %b cache=%{{X-Cache}}o" tileserver
 CustomLog {prefix}/access.log tileserver

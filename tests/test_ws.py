@@ -233,10 +233,14 @@ class Socket:
         await self.until("pong")
 
 
+SLOW_SIDE = 3000
+
+
 def write_slow_image(data_dir: Path, name: str) -> None:
-    """A gzip'd FITS: small on disk, but its strips are decompressed again and again, so the build takes a while."""
+    """A gzip'd FITS big enough that its build (decompression included) lasts about a second here, so that a
+    socket on another worker sees it in progress."""
     buffer = io.BytesIO()
-    fits.PrimaryHDU(sky(1200, 1200, seed=3)).writeto(buffer)
+    fits.PrimaryHDU(sky(SLOW_SIDE, SLOW_SIDE, seed=3)).writeto(buffer)
     (data_dir / name).write_bytes(gzip.compress(buffer.getvalue(), compresslevel=1))
 
 
@@ -346,7 +350,7 @@ def test_progress_from_another_worker(live_server, data_dir):
     write_slow_image(data_dir, "slow.fits.gz")
     server = live_server("--workers", "2", "--tile-size", "64")
     ready = run_async(check_progress_across_workers(ws_url(server), "slow.fits.gz"))
-    assert ready["info"]["full_size"] == [1200, 1200]
+    assert ready["info"]["full_size"] == [SLOW_SIDE, SLOW_SIDE]
 
 
 def test_rewrite_yields_changed_and_new_tiles(live_server, make_fits):
