@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,24 @@ def page(browser: Any) -> Iterator[Any]:
     page.on("response", lambda resp: resp.status >= 400 and page.failed_requests.append(f"{resp.status} {resp.url}"))
     yield page
     context.close()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+
+
+@contextmanager
+def watched_page(browser: Any, **context_options: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A page in a browser context of its own (a phone, a second user...) and the list of its console errors and
+    failed requests, which the test asserts empty."""
+    context = browser.new_context(**context_options)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
+        yield page, errors
+    finally:
+        context.close()
 
 
 def save_artifact(name: str, data: bytes) -> Path:

@@ -23,7 +23,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import LiveServer, cancelled, save_artifact, sky, tan_header
+from conftest import PHONE, LiveServer, save_artifact, sky, tan_header, watched_page
 from test_client_viewer import no_errors, open_viewer, screen_point, settle, sip_cards, start_server, write_fits
 from tileserver.pyramid import Geometry
 
@@ -194,18 +194,12 @@ def test_a_profile_plots_the_pfl_values_with_a_readout_and_a_csv(server, page):
 
 
 def test_a_finger_draws_a_profile_on_a_phone(server, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
-    try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
+    with watched_page(browser, **PHONE) as (page, errors):
         # The image in the upper half of the screen, above the bottom sheet.
         open_viewer(page, server, f"image=sky.fits&x=300.5&y=-243.5&zoom={NATIVE - 1}")
         page.tap("[data-tool=profile]")
         start, end = screen_point(page, 100, 300), screen_point(page, 500, 150)
-        touch = context.new_cdp_session(page)
+        touch = page.context.new_cdp_session(page)
         touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]})
         for t in np.linspace(0.2, 1, 5):
             point = {"x": start[0] + t * (end[0] - start[0]), "y": start[1] + t * (end[1] - start[1])}
@@ -217,8 +211,6 @@ def test_a_finger_draws_a_profile_on_a_phone(server, browser):
         assert "image=sky.fits" in page.url  # the finger drew: it neither panned nor swiped back
         save_artifact("tools-phone-profile.png", page.screenshot())
         assert errors == []
-    finally:
-        context.close()
 
 
 def test_a_cube_profile_in_mix_colours_and_a_spectrum(server, page):

@@ -24,7 +24,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import LiveServer, cancelled, save_artifact, sky, tan_header
+from conftest import PHONE, LiveServer, cancelled, save_artifact, sky, tan_header, watched_page
 from tileserver.diskcache import cache_key
 from tileserver.progress import ProgressBoard
 from tileserver.pyramid import Geometry
@@ -467,12 +467,7 @@ def test_a_shared_link_restores_the_view(server, page, browser):
     tiles_first = page.evaluate(TILES_IN_VIEW)
     shot_first = grab(page, (100, 100, 600, 500))
 
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    try:
-        other = context.new_page()
-        errors: list[str] = []
-        other.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        other.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
+    with watched_page(browser, viewport={"width": 1200, "height": 800}) as (other, errors):
         other.goto(url)
         settle(other)
         second = view(other)
@@ -482,8 +477,6 @@ def test_a_shared_link_restores_the_view(server, page, browser):
         assert np.abs(grab(other, (100, 100, 600, 500)) - shot_first).mean() < 1
         save_artifact("client-shared-link.png", other.screenshot())
         assert errors == []
-    finally:
-        context.close()
     assert tiles.take()
     no_errors(page)
 
@@ -641,13 +634,7 @@ def test_full_screen_button(server, page):
 
 
 def test_phone_layout_and_touch(server, browser):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)
-    try:
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("requestfailed", lambda r: not cancelled(r) and errors.append(r.url))
+    with watched_page(browser, **PHONE) as (page, errors):
         open_viewer(page, server, "image=sky.fits")
         page.touchscreen.tap(195, 420)
         page.wait_for_function("() => document.querySelector('.ts-row-cursor').dataset.values")
@@ -661,8 +648,6 @@ def test_phone_layout_and_touch(server, browser):
         assert page.locator(".ts-readout").bounding_box()["y"] + 10 < panel["y"]
         save_artifact("client-phone-settings.png", page.screenshot())
         assert errors == []
-    finally:
-        context.close()
 
 
 def test_viewer_under_a_root_path(folders, browser):
