@@ -120,6 +120,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll until probe() is true (and return it); a test failure after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
     """Stop a child started with start_new_session=True, and everything it started: SIGTERM, then SIGKILL."""
     if proc and proc.poll() is None:

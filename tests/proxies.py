@@ -14,9 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from astropy.io import fits
@@ -27,17 +25,6 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "headers", "reqtimeout", "proxy", "proxy_http",
                        "proxy_wstunnel", "cache", "cache_disk", "ssl", "socache_shmcb")
 RUN_AS = "www-data"  # when the tests run as root (CI), the proxies' workers drop to this user, as in production
-
-
-def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll until probe() is true (and return it); a test failure after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def write_image(path: Path, width: int, height: int, seed: int) -> None:

@@ -23,30 +23,20 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import PHONE, LiveServer, save_artifact, sky, tan_header, watched_page
-from test_client_viewer import no_errors, open_viewer, screen_point, settle, sip_cards, start_server, write_fits
+from conftest import PHONE, LiveServer, save_artifact, watched_page
+from test_client_viewer import (CUBE, SKY, TILE, client_images, no_errors, open_viewer, screen_point, settle,
+                                start_server)
 from tileserver.pyramid import Geometry
 
 pytestmark = pytest.mark.browser
 
-TILE = 128
-SKY = (600, 400)
-CUBE = (300, 200, 3)
 NATIVE = Geometry(*SKY, 1, TILE).levels - 1  # map zoom of one screen pixel per image pixel for SKY
 STAMP = r"\d{8}T\d{6}Z"  # the date in file names: UTC, ISO 8601 basic format
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("tools")
-    data = root / "data"
-    write_fits(data / "sky.fits", sky(*SKY, seed=5, nan_box=True), tan_header(*SKY))
-    write_fits(data / "sip.fits", sky(*SKY, seed=6), sip_cards())
-    cube = np.stack([sky(CUBE[0], CUBE[1], seed=10 + c) * (1 + c) for c in range(CUBE[2])])
-    write_fits(data / "cube.fits", cube, tan_header(CUBE[0], CUBE[1]))
-    write_fits(data / "plain.fits", sky(200, 150, seed=7))
-    write_fits(data / "sub" / "deep.fits", sky(200, 150, seed=8), tan_header(200, 150))
-    return {"root": root, "data": data, "cache": root / "cache"}
+    return client_images(tmp_path_factory, "tools")
 
 
 @pytest.fixture(scope="module")

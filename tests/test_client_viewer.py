@@ -50,9 +50,10 @@ def sip_cards() -> dict[str, Any]:
     return {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND") and k}
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("client")
+def client_images(tmp_path_factory: pytest.TempPathFactory, name: str) -> dict[str, Path]:
+    """The browser tests' data folder: a sky with a NaN corner, a SIP header, a cube, one without WCS, one in a
+    sub-folder."""
+    root = tmp_path_factory.mktemp(name)
     data = root / "data"
     write_fits(data / "sky.fits", sky(*SKY, seed=5, nan_box=True), tan_header(*SKY))
     write_fits(data / "sip.fits", sky(*SKY, seed=6), sip_cards())
@@ -60,8 +61,14 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_fits(data / "cube.fits", cube, tan_header(CUBE[0], CUBE[1]))
     write_fits(data / "plain.fits", sky(200, 150, seed=7))
     write_fits(data / "sub" / "deep.fits", sky(200, 150, seed=8), tan_header(200, 150))
-    (data / "bad.fits").write_bytes(b"this is not a FITS file")
     return {"root": root, "data": data, "cache": root / "cache"}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    paths = client_images(tmp_path_factory, "client")
+    (paths["data"] / "bad.fits").write_bytes(b"this is not a FITS file")
+    return paths
 
 
 def start_server(folders: dict[str, Path], *args: str) -> LiveServer:

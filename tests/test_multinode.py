@@ -20,8 +20,8 @@ import pytest
 from websockets.sync.client import connect
 
 import proxies
-from conftest import LiveServer
-from proxies import wait_for, write_image
+from conftest import LiveServer, wait_for
+from proxies import write_image
 from tileserver.cachecli import main as cache_main
 from tileserver.diskcache import DiskCache
 

@@ -20,7 +20,7 @@ from tileserver.errors import SettingError
 from tileserver.progress import ProgressBoard
 from tileserver.status import RecentCount, recent
 
-from proxies import wait_for
+from conftest import wait_for
 
 ADMIN = ("/status", "/status.json", "/metrics")
 

@@ -9,28 +9,17 @@ import random
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import sky
+from conftest import sky, wait_for
 from tileserver import server
 from tileserver.diskcache import cache_key
 
 WORKERS = ("--workers", "2")
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def workers_of(master: int) -> set[int]:
