@@ -249,22 +249,23 @@ async def check_progress_across_workers(url: str, image: str, workers: int = 2) 
     socket on another one sees that build's progress, growing, then `ready`. Returns the observer's ready."""
     sockets: dict[int, Socket] = {}
     spare: list[Socket] = []
-    for _ in range(60):
-        sock = await Socket.open(url)
-        if sock.hello["worker"] in sockets:
-            spare.append(sock)
-        else:
-            sockets[sock.hello["worker"]] = sock
-        if len(sockets) == workers:
-            break
-    for sock in spare:
-        await sock.ws.close()
-    assert len(sockets) == workers, "could not reach every worker"
-    for sock in sockets.values():
-        await sock.send({"type": "subscribe", "image": image})
-    results = await asyncio.gather(*(sock.until("ready", "error") for sock in sockets.values()))
-    for sock in sockets.values():
-        await sock.ws.close()
+    # The server answers as soon as its first worker is up; the others may still be starting: keep trying.
+    deadline = time.monotonic() + BOUND
+    try:
+        while len(sockets) < workers and time.monotonic() < deadline:
+            sock = await Socket.open(url)
+            if sock.hello["worker"] in sockets:
+                spare.append(sock)
+                await asyncio.sleep(0.05)
+            else:
+                sockets[sock.hello["worker"]] = sock
+        assert len(sockets) == workers, "could not reach every worker"
+        for sock in sockets.values():
+            await sock.send({"type": "subscribe", "image": image})
+        results = await asyncio.gather(*(sock.until("ready", "error") for sock in sockets.values()))
+    finally:
+        for sock in [*spare, *sockets.values()]:
+            await sock.ws.close()
     builders = {m["worker"] for messages in results for m in messages if m["type"] == "progress"}
     assert len(builders) == 1, builders
     builder = builders.pop()
