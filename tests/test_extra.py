@@ -265,3 +265,54 @@ def test_a_votable_can_be_posted_and_garbage_is_refused(extra_client):
         r = extra_client.post("/extra/votable", content=garbage)
         assert r.status_code == 422 and error_of(r).startswith("not a VOTable")
 
+
+
+# -- VOTables that point outside themselves ------------------------------------------------------------------------
+
+
+def _with_stream_href(href: str, fmt: str = "binary") -> bytes:
+    """A valid VOTable whose data is replaced by a reference to `href` (astropy would open it)."""
+    text = votable_bytes(fmt).decode()
+    start = text.index("<STREAM")
+    end = text.index("</STREAM>") + len("</STREAM>")
+    return (text[:start] + f'<STREAM href="{href}"/>' + text[end:]).encode()
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "secret.xml"
+    secret.parent.mkdir()
+    secret.write_bytes(votable_bytes("binary").replace(b"150.1", b"777.7"))
+    return secret
+
+
+@pytest.mark.parametrize("fmt", ["binary", "binary2"])
+def test_a_posted_votable_cannot_make_the_server_open_a_file_or_url(extra_client, secret_file, fmt):
+    hrefs = [secret_file.as_uri(), "file:///etc/passwd", "file:///no/such/file", "/etc/hostname",
+             "http://127.0.0.1:9/status.json", "https://example.invalid/x.vot", "../../outside/secret.xml"]
+    messages = set()
+    for href in hrefs:
+        r = extra_client.post("/extra/votable", content=_with_stream_href(href, fmt))
+        assert r.status_code == 422, (href, r.text)
+        assert "777.7" not in r.text and "root:" not in r.text
+        assert href not in r.text and "/etc" not in r.text and "No such file" not in r.text
+        messages.add(error_of(r))
+    assert len(messages) == 1  # the same answer whether the file exists or not: no existence oracle
+
+
+def test_a_votable_in_the_extra_folder_cannot_refer_outside_either(extra_client, extra_dir, secret_file):
+    (extra_dir / "pointer.vot").write_bytes(_with_stream_href(secret_file.as_uri()))
+    r = extra_client.get("/extra/votable", params={"path": "pointer.vot"})
+    assert r.status_code == 422 and "777.7" not in r.text and str(secret_file) not in r.text
+
+
+def test_a_votable_with_a_document_type_or_entities_is_refused(extra_client, secret_file):
+    entity = (f'<?xml version="1.0"?><!DOCTYPE VOTABLE [<!ENTITY x SYSTEM "{secret_file.as_uri()}">]>'
+              '<VOTABLE version="1.4"><RESOURCE><TABLE><FIELD name="a" datatype="char" arraysize="*"/>'
+              "<DATA><TABLEDATA><TR><TD>&x;</TD></TR></TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>")
+    laughs = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+              "<VOTABLE>&b;</VOTABLE>")
+    for body in (entity, laughs):
+        r = extra_client.post("/extra/votable", content=body.encode())
+        assert r.status_code == 422 and "777.7" not in r.text
+        assert "document type" in error_of(r)

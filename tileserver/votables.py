@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+import xml.parsers.expat
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ MAX_ROWS = 1_000_000
 def to_table(data: bytes, name: str = "") -> dict[str, Any]:
     if len(data) > MAX_BYTES:
         raise TooLarge(f"the VOTable is larger than {MAX_BYTES // 2**20} MB", "votable")
+    _refuse_references(data)
     from astropy.io.votable import parse
 
     with warnings.catch_warnings():
@@ -41,6 +43,39 @@ def to_table(data: bytes, name: str = "") -> dict[str, Any]:
         "rows": [list(row) for row in zip(*values)],
         "truncated": total > rows,
     }
+
+
+class _Reference(Exception):
+    """Raised inside the expat scan: the document points outside itself."""
+
+
+def _refuse_references(data: bytes) -> None:
+    """Refuse a VOTable that points outside itself, before astropy sees it.
+
+    astropy's parser opens a <STREAM href="..."> (file:, http:, any URL) to read BINARY, BINARY2 and FITS data, which
+    would let a client read the server's files or make it fetch URLs. A document type declaration can declare
+    external entities, and a VOTable needs none: both are refused. Nothing of the reference is echoed back."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse_doctype(*_: Any) -> None:
+        raise _Reference("a VOTable may not carry a document type declaration")
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        local = name.rpartition(" ")[2]
+        if local == "STREAM" and any(key.rpartition(" ")[2] == "href" for key in attributes):
+            raise _Reference("a VOTable STREAM may not refer to an external file or URL (href); inline the data")
+
+    parser.StartDoctypeDeclHandler = refuse_doctype
+    parser.EntityDeclHandler = refuse_doctype
+    parser.ExternalEntityRefHandler = refuse_doctype
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(data, True)
+    except _Reference as e:
+        raise InvalidParameter(str(e), "votable") from None
+    except xml.parsers.expat.ExpatError as e:
+        raise InvalidParameter(f"not a VOTable: {xml.parsers.expat.ErrorString(e.code)}", "votable") from None
 
 
 def _values(column: Any) -> list[Any]:
