@@ -365,7 +365,7 @@ SPHERE_CASES = [
 def test_measure_distance_and_position_angle_equal_astropys(server, page):
     open_viewer(page, server, f"image=sip.fits&x=300.5&y=200.5&zoom={NATIVE}")
     got = page.evaluate("""async (cases) => {
-        const s = await import('./client/js/sphere.js');
+        const s = await import('./client/js/wcs/sphere.js');
         return cases.map((c) => [s.separation(...c), s.positionAngle(...c)]);
     }""", SPHERE_CASES)
     for (lon1, lat1, lon2, lat2), (sep, pa) in zip(SPHERE_CASES, got):

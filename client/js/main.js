@@ -1,6 +1,6 @@
 /** Entry point of the viewer page: the configuration from the page, the view from the URL. */
-import { Viewer } from './Viewer.js';
-import { ViewLink } from './ViewLink.js';
+import { Viewer } from './core/Viewer.js';
+import { ViewLink } from './core/ViewLink.js';
 
 const config = JSON.parse(document.getElementById('tileserver-config').textContent);
 const viewer = new Viewer(document.getElementById('app'), config);

@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { query } from '../../client/js/Api.js';
-import { ChannelAnimation } from '../../client/js/ChannelAnimation.js';
-import { DisplaySettings, round7 } from '../../client/js/DisplaySettings.js';
-import { PixelMapping } from '../../client/js/PixelMapping.js';
-import { ViewLink } from '../../client/js/ViewLink.js';
-import { niceAngle, niceBelow } from '../../client/js/units.js';
+import { query } from '../../client/js/core/Api.js';
+import { ChannelAnimation } from '../../client/js/core/ChannelAnimation.js';
+import { DisplaySettings, round7 } from '../../client/js/core/DisplaySettings.js';
+import { PixelMapping } from '../../client/js/core/PixelMapping.js';
+import { ViewLink } from '../../client/js/core/ViewLink.js';
+import { niceAngle, niceBelow } from '../../client/js/wcs/units.js';
 
 describe('PixelMapping', () => {
   const m = new PixelMapping(600, 400, 3);

@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { fromGeoJson, guessColumns, markerRadii, parseCsv, positions } from '../../client/js/CatalogReader.js';
-import { toDs9 } from '../../client/js/Ds9Export.js';
-import { gridLabel, gridStep } from '../../client/js/GridSpacing.js';
-import { fromPixels, toPixels } from '../../client/js/RegionShapes.js';
-import { SkyFrame, offsetBy } from '../../client/js/SkyFrame.js';
-import { WCS } from '../../client/js/wcs.js';
+import { fromGeoJson, guessColumns, markerRadii, parseCsv, positions } from '../../client/js/core/CatalogReader.js';
+import { toDs9 } from '../../client/js/core/Ds9Export.js';
+import { gridLabel, gridStep } from '../../client/js/wcs/GridSpacing.js';
+import { fromPixels, toPixels } from '../../client/js/layer/RegionShapes.js';
+import { SkyFrame, offsetBy } from '../../client/js/wcs/SkyFrame.js';
+import { WCS } from '../../client/js/wcs/wcs.js';
 
 const close = (a, b, tol, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what} ${a} != ${b} within ${tol}`);
 

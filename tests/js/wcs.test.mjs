@@ -1,4 +1,4 @@
-// Tests of client/js/wcs.js and coords.js. The "astropy" suite reads expected values that
+// Tests of client/js/wcs/wcs.js and coords.js. The "astropy" suite reads expected values that
 // tests/test_wcs_js.py computes with astropy and passes in WCS_FIXTURES; the others need no fixture.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,8 +9,8 @@ import {
   formatSexagesimal,
   galacticToEquatorial,
   parseCoordinates,
-} from '../../client/js/coords.js';
-import { WCS } from '../../client/js/wcs.js';
+} from '../../client/js/wcs/coords.js';
+import { WCS } from '../../client/js/wcs/wcs.js';
 
 const SKY_TOLERANCE = 1e-7; // degrees
 const PIXEL_TOLERANCE = 1e-5;
