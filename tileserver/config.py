@@ -136,6 +136,13 @@ SETTINGS: tuple[Setting, ...] = (
        "access"),
     _s("trusted_proxies", str, "127.0.0.1, ::1", "Comma-separated addresses or networks (CIDR) of the reverse "
        "proxies whose X-Forwarded-For, X-Forwarded-Proto and user header are believed.", "access"),
+    # cluster mode (several nodes; empty: the embedded default, one machine)
+    _s("store_url", str, "", "Object store of published pyramids, s3://bucket/prefix (endpoint and credentials the "
+       "AWS way: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); the disk cache becomes its read-through tier.", "cluster"),
+    _s("dask_scheduler", str, "", "Dask distributed scheduler that builds pyramids into store_url, "
+       "tcp://host:port; empty: each node builds itself.", "cluster"),
+    _s("redis_url", str, "", "Redis shared by the nodes (build progress, node registry), redis://host:port/db.",
+       "cluster"),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -260,10 +267,28 @@ def check(settings: Settings) -> Settings:
     access.parse_networks(settings.trusted_proxies)
     if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
         raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
+    _check_cluster(settings)
     if settings.access_file:
         changes["access_file"] = str(Path(settings.access_file).expanduser().resolve())
         access.load_rules(Path(changes["access_file"]))  # a broken access file stops the start, not some request
     return dataclasses.replace(settings, **changes)
+
+
+def _check_cluster(settings: Settings) -> None:
+    """Cluster settings are URLs of the usual forms; a Dask scheduler needs a store to publish into."""
+    from urllib.parse import urlsplit
+
+    checks = (("store_url", ("s3",)), ("redis_url", ("redis", "rediss", "unix")), ("dask_scheduler", ("tcp", "tls")))
+    for name, schemes in checks:
+        value = getattr(settings, name)
+        if not value:
+            continue
+        parts = urlsplit(value)
+        well_formed = parts.scheme in schemes and (parts.netloc or parts.scheme == "unix")
+        if not well_formed or any(c in value for c in " \t"):
+            raise SettingError(f"setting {name}: {value!r} is not a {'/'.join(schemes)}:// URL")
+    if settings.dask_scheduler and not settings.store_url:
+        raise SettingError("setting dask_scheduler: needs store_url (the workers publish pyramids there)")
 
 
 def _check_cache_dir(value: str) -> Path:
