@@ -98,6 +98,34 @@ BUILT = {
         NAXIS1=400, NAXIS2=400, CTYPE1="RA---NCP", CTYPE2="DEC--NCP", CRPIX1=200.0, CRPIX2=200.0,
         CRVAL1=30.0, CRVAL2=60.0, CDELT1=-0.05, CDELT2=0.05,
     ),
+    # Units other than degrees (CUNIT), and the frames beyond equatorial, galactic and ecliptic: solar images
+    # (helioprojective in arcseconds, as instruments write them; heliographic Stonyhurst and Carrington) and
+    # supergalactic. wcslib (through astropy) converts CUNIT to degrees, as wcs.js does.
+    "helioprojective-tan-arcsec": dict(
+        NAXIS1=1024, NAXIS2=1024, CTYPE1="HPLN-TAN", CTYPE2="HPLT-TAN", CUNIT1="arcsec", CUNIT2="arcsec",
+        CRPIX1=512.5, CRPIX2=512.5, CRVAL1=-4.5, CRVAL2=2.9, CDELT1=0.6, CDELT2=0.6,
+        PC1_1=0.9998, PC1_2=-0.0175, PC2_1=0.0175, PC2_2=0.9998,
+    ),
+    "helioprojective-far-latitude": dict(
+        NAXIS1=512, NAXIS2=512, CTYPE1="HPLN-TAN", CTYPE2="HPLT-TAN", CUNIT1="arcsec", CUNIT2="arcsec",
+        CRPIX1=256.5, CRPIX2=256.5, CRVAL1=-600.0, CRVAL2=750.0, CDELT1=2.4, CDELT2=2.4,
+    ),
+    "stonyhurst-car": dict(
+        NAXIS1=720, NAXIS2=360, CTYPE1="HGLN-CAR", CTYPE2="HGLT-CAR", CUNIT1="deg", CUNIT2="deg",
+        CRPIX1=360.5, CRPIX2=180.5, CRVAL1=0.0, CRVAL2=0.0, CDELT1=0.25, CDELT2=0.25,
+    ),
+    "carrington-cea": dict(
+        NAXIS1=720, NAXIS2=360, CTYPE1="CRLN-CEA", CTYPE2="CRLT-CEA", CUNIT1="deg", CUNIT2="deg",
+        CRPIX1=360.5, CRPIX2=180.5, CRVAL1=180.0, CRVAL2=0.0, CDELT1=0.5, CDELT2=0.318310, PV2_1=1.0,
+    ),
+    "supergalactic-ait": dict(
+        NAXIS1=400, NAXIS2=200, CTYPE1="SLON-AIT", CTYPE2="SLAT-AIT", CRPIX1=200.5, CRPIX2=100.5,
+        CRVAL1=90.0, CRVAL2=0.0, CDELT1=-0.8, CDELT2=0.8,
+    ),
+    "equatorial-arcmin-units": dict(
+        NAXIS1=600, NAXIS2=600, CTYPE1="RA---SIN", CTYPE2="DEC--SIN", CUNIT1="arcmin", CUNIT2="arcmin",
+        CRPIX1=300.5, CRPIX2=300.5, CRVAL1=9000.0, CRVAL2=-1800.0, CDELT1=-0.05, CDELT2=0.05, RADESYS="ICRS",
+    ),
     "tpv-radial": dict(
         NAXIS1=2000, NAXIS2=2000, CTYPE1="RA---TPV", CTYPE2="DEC--TPV", CRPIX1=1000.0, CRPIX2=1000.0,
         CRVAL1=150.0, CRVAL2=2.2, CD1_1=-7.3e-5, CD1_2=1.0e-6, CD2_1=1.2e-6, CD2_2=7.3e-5,
@@ -153,10 +181,15 @@ def has_unit_scale(cards: dict) -> bool:
     return projection_code(cards) in UNIT_SCALE and all(value < 1e-6 for value in pv)
 
 
+# Frames astropy does not name without sunpy (solar) or at all (ELON/ELAT: it falls back on RADESYS; SLON), by their
+# longitude axis, under the names paper II and sunpy give them.
+FRAME_OF_AXIS = {"ELON": "ecliptic", "SLON": "supergalactic", "HPLN": "helioprojective", "HGLN": "heliographic_stonyhurst",
+                 "CRLN": "heliographic_carrington"}
+
+
 def frame_name(wcs: WCS) -> str:
-    # astropy has no frame for ELON/ELAT axes (it falls back on RADESYS); paper II calls them ecliptic.
-    if wcs.wcs.lngtyp == "ELON":
-        return "ecliptic"
+    if wcs.wcs.lngtyp in FRAME_OF_AXIS:
+        return FRAME_OF_AXIS[wcs.wcs.lngtyp]
     name = wcs_to_celestial_frame(wcs).name
     return {"fk4noeterms": "fk4"}.get(name, name)
 

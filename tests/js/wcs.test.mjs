@@ -11,6 +11,8 @@ import {
   parseCoordinates,
 } from '../../client/js/wcs/coords.js';
 import { WCS } from '../../client/js/wcs/wcs.js';
+import { formatPosition, frameOf, isEquatorial } from '../../client/js/wcs/frames.js';
+import { MosaicWcs } from '../../client/js/wcs/MosaicWcs.js';
 
 const SKY_TOLERANCE = 1e-7; // degrees
 const PIXEL_TOLERANCE = 1e-5;
@@ -193,7 +195,11 @@ describe('header parsing', () => {
       [{ RADESYS: 'GAPPT' }, null],
       [{ CTYPE1: 'GLON-TAN', CTYPE2: 'GLAT-TAN' }, 'galactic'],
       [{ CTYPE1: 'ELAT-TAN', CTYPE2: 'ELON-TAN', CRVAL1: 35, CRVAL2: 150 }, 'ecliptic'],
-      [{ CTYPE1: 'SLON-TAN', CTYPE2: 'SLAT-TAN' }, null],
+      [{ CTYPE1: 'SLON-TAN', CTYPE2: 'SLAT-TAN' }, 'supergalactic'],
+      [{ CTYPE1: 'HPLN-TAN', CTYPE2: 'HPLT-TAN', CRVAL1: 0, CRVAL2: 0 }, 'helioprojective'],
+      [{ CTYPE1: 'HGLN-CAR', CTYPE2: 'HGLT-CAR', CRVAL1: 0, CRVAL2: 0 }, 'heliographic_stonyhurst'],
+      [{ CTYPE1: 'CRLN-CAR', CTYPE2: 'CRLT-CAR', CRVAL1: 0, CRVAL2: 0 }, 'heliographic_carrington'],
+      [{ CTYPE1: 'HLON-TAN', CTYPE2: 'HLAT-TAN' }, null],
     ];
     for (const [extra, frame] of table) assert.equal(new WCS({ ...header('TAN'), ...extra }).frame, frame, JSON.stringify(extra));
   });
@@ -224,6 +230,8 @@ describe('header parsing', () => {
       [{ ...header('TAN'), CD1_1: 1, CD1_2: 2, CD2_1: 2, CD2_2: 4 }, /singular/],
       [{ ...header('TAN'), CDELT2: 0 }, /singular/],
       [{ ...header('TAN'), CRVAL2: 95 }, /not a latitude/],
+      [{ ...header('TAN'), CUNIT1: 'Hz' }, /CUNIT1 'HZ' is not an angle unit/],
+      [{ ...header('TAN'), CUNIT2: 'arcsec', CRVAL2: 95 * 3600 }, /not a latitude/],
       [{ ...header('TAN'), CRVAL1: 'abc' }, /CRVAL1 must be a number/],
       [{ ...header('TAN'), CRPIX1: true }, /CRPIX1 must be a number/],
       [header('COE'), /COE: PV2_1/],
@@ -289,5 +297,72 @@ describe('coordinate helpers', () => {
     }
     // Reid & Brunthaler (2004): Sgr A* region, l = b = 0 at about 17h45m37s -28d56m10s.
     assertSkyClose(galacticToEquatorial(0, 0), [266.405, -28.936], 1e-3, 'Galactic centre');
+  });
+});
+
+describe('frames: names, axes and units of the readout', () => {
+  const solar = {
+    NAXIS: 2, NAXIS1: 1024, NAXIS2: 1024, CTYPE1: 'HPLN-TAN', CTYPE2: 'HPLT-TAN', CUNIT1: 'arcsec', CUNIT2: 'arcsec',
+    CRPIX1: 512.5, CRPIX2: 512.5, CRVAL1: -4.5, CRVAL2: 2.9, CDELT1: 0.6, CDELT2: 0.6,
+  };
+
+  test('a helioprojective image reads in arcseconds about the Sun centre, signed', () => {
+    const wcs = new WCS(solar);
+    const frame = frameOf(wcs);
+    assert.equal(frame.label, 'Helioprojective');
+    assert.deepEqual(formatPosition(frame, ...wcs.pixelToWorld(512.5, 512.5), 2), ['Tx -4.50″  Ty +2.90″']);
+    // 0.6″ pixels: the scale bar measures arcseconds, not degrees.
+    assert.ok(Math.abs(wcs.pixelScale(512.5, 512.5) * 3600 - 0.6) < 1e-6);
+  });
+
+  test('labels and units of every frame', () => {
+    const table = [
+      [{}, 'ICRS', 0, /^\d\d:\d\d:\d\d\.\d+ [+-]\d\d:\d\d:\d\d/],
+      [{ RADESYS: 'FK5', EQUINOX: 2000 }, 'FK5 J2000', 0, /^\d\d:/],
+      [{ RADESYS: 'FK4', EQUINOX: 1950 }, 'FK4 B1950', 0, /^\d\d:/],
+      [{ CTYPE1: 'GLON-TAN', CTYPE2: 'GLAT-TAN' }, 'Galactic', 0, /^l 150\.0+ {2}b \+35\.0+$/],
+      [{ CTYPE1: 'ELON-TAN', CTYPE2: 'ELAT-TAN' }, 'Ecliptic', 0, /^λ 150\.0+ {2}β \+35\.0+$/],
+      [{ CTYPE1: 'SLON-TAN', CTYPE2: 'SLAT-TAN' }, 'Supergalactic', 0, /^SGL 150\.0+ {2}SGB \+35\.0+$/],
+      [{ CTYPE1: 'HGLN-CAR', CTYPE2: 'HGLT-CAR', CRVAL1: -20, CRVAL2: 10 }, 'Heliographic Stonyhurst', 0,
+        /^lon -20\.0+ {2}lat \+10\.0+$/],
+      [{ CTYPE1: 'CRLN-CAR', CTYPE2: 'CRLT-CAR', CRVAL1: 340, CRVAL2: 10 }, 'Heliographic Carrington', 0,
+        /^lon 340\.0+ {2}lat \+10\.0+$/],
+    ];
+    for (const [extra, label, index, pattern] of table) {
+      const wcs = new WCS({ ...header('TAN'), ...extra });
+      const frame = frameOf(wcs);
+      assert.equal(frame.label, label);
+      const texts = formatPosition(frame, ...wcs.pixelToWorld(200.5, 150.5), 1);
+      assert.match(texts[index], pattern, `${label}: ${texts}`);
+    }
+  });
+
+  test('only equatorial frames take typed RA/Dec', () => {
+    assert.equal(isEquatorial(new WCS(header('TAN'))), true);
+    assert.equal(isEquatorial(new WCS(solar)), false);
+  });
+});
+
+describe('mosaics: each chip read with its own WCS', () => {
+  // Two 100x50 chips side by side, the second flipped in x and pointing elsewhere; 10 columns of overscan each.
+  const chip = (crval1, extra = {}) => ({
+    NAXIS: 2, NAXIS1: 110, NAXIS2: 50, CTYPE1: 'RA---TAN', CTYPE2: 'DEC--TAN', CRPIX1: 50, CRPIX2: 25,
+    CRVAL1: crval1, CRVAL2: 20, CDELT1: -1e-4, CDELT2: 1e-4, ...extra,
+  });
+  const chips = [
+    { header: chip(150), dataslice: [[11, 110, 1], [1, 50, 1]], detslice: [[1, 100, 1], [1, 50, 1]] },
+    { header: chip(150.5, { PC1_1: 0.8, PC1_2: -0.6, PC2_1: 0.6, PC2_2: 0.8 }),
+      dataslice: [[11, 110, 1], [1, 50, 1]], detslice: [[200, 101, -1], [1, 50, 1]] },
+  ];
+  const mosaic = MosaicWcs.of(new WCS({ ...chip(150), CRPIX1: 40, NAXIS1: 200 }), chips);
+
+  test('a pixel of each chip is that chip\'s pixel under its WCS, and back', () => {
+    const first = new WCS(chips[0].header);
+    const second = new WCS(chips[1].header);
+    assertSkyClose(mosaic.pixelToWorld(30, 10), first.pixelToWorld(40, 10), 1e-12, 'first chip');
+    // Mosaic column 150 is column 200 - 150 + 11 = 61 of the flipped second chip's data.
+    assertSkyClose(mosaic.pixelToWorld(150, 10), second.pixelToWorld(61, 10), 1e-12, 'second chip');
+    assertPixelClose(mosaic.worldToPixel(...second.pixelToWorld(61, 10)), [150, 10], 1e-6, 'second chip back');
+    assert.ok(Math.abs(mosaic.pixelScale(150, 10) * 3600 - 0.36) < 1e-6);
   });
 });

@@ -6,9 +6,8 @@
 import { Control, DomEvent } from 'leaflet';
 import { el, throttle } from '../core/dom.js';
 import { ValueProbe } from '../core/ValueProbe.js';
-import { equatorialToGalactic, formatSexagesimal, galacticToEquatorial } from '../wcs/coords.js';
-
-const EQUATORIAL = { icrs: 'ICRS', fk5: 'FK5', fk4: 'FK4' };
+import { equatorialToGalactic, galacticToEquatorial } from '../wcs/coords.js';
+import { FRAMES, formatPosition, frameOf, isEquatorial } from '../wcs/frames.js';
 
 /** A pixel value for display: 6 significant digits, NaN spelt out. */
 export function formatValue(v) {
@@ -77,11 +76,11 @@ export class CursorReadout extends Control {
     const viewer = this._viewer;
     const wcs = viewer.wcs;
     const frame = wcs ? wcs.frame : null;
+    // The image's own frame, and the other of ICRS and Galactic when the image is in one of them.
     const options = [];
-    if (wcs && (frame in EQUATORIAL || frame === null)) options.push(['native', EQUATORIAL[frame] || 'RA/Dec']);
-    if (wcs && frame === 'galactic') options.push(['native', 'Galactic'], ['equatorial', 'ICRS']);
-    if (wcs && (frame === 'icrs' || frame === 'fk5' || frame === null)) options.push(['galactic', 'Galactic']);
-    if (wcs && frame === 'ecliptic') options.push(['native', 'Ecliptic']);
+    if (wcs) options.push(['native', frameOf(wcs).label]);
+    if (wcs && isEquatorial(wcs) && wcs.frame !== 'fk4') options.push(['galactic', 'Galactic']);
+    if (wcs && wcs.frame === 'galactic') options.push(['equatorial', 'ICRS']);
     this._frameSelect.replaceChildren(...options.map(([value, label]) => el('option', { value }, label)));
     this._frameSelect.hidden = options.length === 0;
     this._frameNote.textContent = options.length ? '' : (viewer.wcsProblem || 'no WCS');
@@ -145,18 +144,12 @@ export class CursorReadout extends Control {
     const [lon, lat] = wcs.pixelToWorld(x, y);
     Object.assign(row.dataset, { lon, lat });
     if (!Number.isFinite(lon) || !Number.isFinite(lat)) return [el('span', { class: 'ts-muted' }, 'off the sky')];
-    const frame = wcs.frame;
-    const degrees = (a, b, names) => el('span', { class: 'ts-deg' },
-      `${names[0]}${a.toFixed(this._digits + 4)}  ${names[1]}${b >= 0 ? '+' : ''}${b.toFixed(this._digits + 4)}`);
-    const equatorial = (ra, dec) => {
-      const [hms, dms] = formatSexagesimal(ra, dec, this._digits + 1);
-      return [el('span', { class: 'ts-sexa' }, `${hms} ${dms}`), degrees(ra, dec, ['', ''])];
-    };
-    if (this._mode === 'galactic') return [degrees(...equatorialToGalactic(lon, lat), ['l ', 'b '])];
-    if (this._mode === 'equatorial') return equatorial(...galacticToEquatorial(lon, lat));
-    if (frame === 'galactic') return [degrees(lon, lat, ['l ', 'b '])];
-    if (frame === 'ecliptic') return [degrees(lon, lat, ['λ ', 'β '])];
-    return equatorial(lon, lat);
+    const digits = this._digits;
+    const spans = (texts) => texts.map((text, i) => el('span', { class: i === texts.length - 1 ? 'ts-deg' : 'ts-sexa' },
+      text));
+    if (this._mode === 'galactic') return spans(formatPosition(FRAMES.galactic, ...equatorialToGalactic(lon, lat), digits));
+    if (this._mode === 'equatorial') return spans(formatPosition(FRAMES.icrs, ...galacticToEquatorial(lon, lat), digits));
+    return spans(formatPosition(frameOf(wcs), lon, lat, digits));
   }
 
   _showValues(name, values, pixel) {

@@ -5,6 +5,7 @@
 import { Control, DomEvent } from 'leaflet';
 import { el } from '../core/dom.js';
 import { equatorialToGalactic, galacticToEquatorial, parseCoordinates } from '../wcs/coords.js';
+import { frameOf, isEquatorial } from '../wcs/frames.js';
 
 const NUMBER = String.raw`[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?`;
 const UNIT = '(?:px|pix|pixels?)';
@@ -50,7 +51,15 @@ export class GotoControl extends Control {
     const channels = info.channels > 1 ? ` × ${info.channels} channels` : '';
     this._title.replaceChildren(el('strong', {}, image), el('span', { class: 'ts-muted' }, ` ${w} × ${h}${channels}`));
     this._title.title = info.object_name || image;
-    this._input.placeholder = wcs ? 'Go to: RA Dec, or x y px' : 'Go to: x y (pixels)';
+    this._input.placeholder = wcs ? `Go to: ${this._skyHint(wcs)}, or x y px` : 'Go to: x y (pixels)';
+    this._error.textContent = '';
+  }
+
+  /** What a typed sky position means on this image: RA Dec, or the axes of its own frame. */
+  _skyHint(wcs) {
+    if (isEquatorial(wcs) || wcs.frame === 'galactic') return 'RA Dec';
+    const frame = frameOf(wcs);
+    return `${frame.axes.join(' ')} (${frame.unit === 'arcsec' ? 'arcsec' : 'degrees'})`;
   }
 
   /** FITS [x, y] of a typed position, or a string saying why not. */
@@ -61,6 +70,7 @@ export class GotoControl extends Control {
     const pixels = PIXELS.exec(trimmed);
     if (pixels && (pixels[3] || /^p/i.test(trimmed) || !wcs)) return [Number(pixels[1]), Number(pixels[2])];
     if (!wcs) return 'This image has no sky coordinates: type pixels, "x y".';
+    if (!isEquatorial(wcs) && wcs.frame !== 'galactic') return this._parseNative(wcs, trimmed);
     let sky = null;
     const galactic = GALACTIC.exec(trimmed);
     if (galactic) sky = galacticToEquatorial(Number(galactic[1]), Number(galactic[2]));
@@ -69,6 +79,16 @@ export class GotoControl extends Control {
     // Typed positions are equatorial; convert for an image in galactic coordinates.
     if (wcs.frame === 'galactic') sky = equatorialToGalactic(sky[0], sky[1]);
     const [x, y] = wcs.worldToPixel(sky[0], sky[1]);
+    if (!Number.isFinite(x) || !Number.isFinite(y)) return 'That position is not on this projection.';
+    return [x, y];
+  }
+
+  /** Two numbers in the image's own frame and unit (helioprojective arcseconds, heliographic degrees...). */
+  _parseNative(wcs, text) {
+    const numbers = PIXELS.exec(text);
+    if (!numbers) return `Not understood: type ${this._skyHint(wcs)}, or "300 200 px".`;
+    const scale = frameOf(wcs).unit === 'arcsec' ? 1 / 3600 : 1;
+    const [x, y] = wcs.worldToPixel(Number(numbers[1]) * scale, Number(numbers[2]) * scale);
     if (!Number.isFinite(x) || !Number.isFinite(y)) return 'That position is not on this projection.';
     return [x, y];
   }
@@ -86,6 +106,8 @@ export class GotoControl extends Control {
       return;
     }
     this._error.textContent = '';
-    this._viewer.goTo(x, y);
+    // Zoomed out, a target would be a speck: go to it at one image pixel per screen pixel at least.
+    const viewer = this._viewer;
+    viewer.goTo(x, y, Math.max(viewer.map.getZoom(), viewer.mapping.nativeZoom));
   }
 }

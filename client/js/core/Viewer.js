@@ -32,6 +32,7 @@ import { GROUPS, TOOLS, keyLabel } from './tools.js';
 import { WcsGrid } from '../layer/WcsGrid.js';
 import { WCS } from '../wcs/wcs.js';
 import { debounce, el } from './dom.js';
+import { MosaicWcs } from '../wcs/MosaicWcs.js';
 
 const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
 
@@ -164,7 +165,7 @@ export class Viewer extends Evented {
     this.wcsProblem = '';
     try {
       const wcs = new WCS(info.header || {});
-      if (wcs.hasCelestial) this.wcs = wcs;
+      if (wcs.hasCelestial) this.wcs = MosaicWcs.of(wcs, info.images);
     } catch (err) {
       this.wcsProblem = err.message;
     }

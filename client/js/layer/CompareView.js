@@ -12,6 +12,7 @@ import { PixelMapping } from '../core/PixelMapping.js';
 import { SkyFrame } from '../wcs/SkyFrame.js';
 import { WCS } from '../wcs/wcs.js';
 import { el } from '../core/dom.js';
+import { MosaicWcs } from '../wcs/MosaicWcs.js';
 
 const ZOOM_RANGE = [-10, 30]; // the second map follows the first wherever its zoom leads (fractional zooms too)
 
@@ -87,7 +88,7 @@ export class CompareView extends Evented {
     this.wcs = null;
     try {
       const wcs = new WCS(info.header || {});
-      if (wcs.hasCelestial) this.wcs = wcs;
+      if (wcs.hasCelestial) this.wcs = MosaicWcs.of(wcs, info.images);
     } catch {
       this.wcs = null; // no usable WCS: locked by pixels
     }

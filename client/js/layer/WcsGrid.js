@@ -8,6 +8,7 @@
 import { Layer } from 'leaflet';
 import { gridLabel, gridStep } from '../wcs/GridSpacing.js';
 import { el } from '../core/dom.js';
+import { frameOf } from '../wcs/frames.js';
 
 const SAMPLES = 9; // per side of the view, to find its extent on the sky
 const LINE_POINTS = 48;
@@ -81,7 +82,7 @@ export class WcsGrid extends Layer {
     };
     const extent = this._extent(size, toScreen);
     if (!extent) return;
-    const equatorial = !['galactic', 'ecliptic'].includes(wcs.frame);
+    const equatorial = frameOf(wcs).unit === 'hms';
     const styles = equatorial ? ['hms', 'dms'] : ['decimal', 'decimal'];
     const [lonMin, lonMax, latMin, latMax] = extent;
     const lonStep = gridStep(lonMax - lonMin, styles[0]);

@@ -5,9 +5,9 @@
  */
 import { Panel } from './Panel.js';
 import { ShapeDrawer } from '../handler/ShapeDrawer.js';
-import { formatSexagesimal } from '../wcs/coords.js';
 import { formatAngle, positionAngle, separation } from '../wcs/sphere.js';
 import { el } from '../core/dom.js';
+import { formatPosition, frameOf } from '../wcs/frames.js';
 
 export class MeasurePanel extends Panel {
   /** @param {import('../core/Viewer.js').Viewer} viewer */
@@ -85,8 +85,7 @@ export class MeasurePanel extends Panel {
   _position([x, y], world) {
     const pixel = `${x.toFixed(2)}, ${y.toFixed(2)}`;
     if (!world || !world.every(Number.isFinite)) return pixel;
-    const text = this._viewer.wcs.frame === 'galactic' || this._viewer.wcs.frame === 'ecliptic'
-      ? `${world[0].toFixed(5)} ${world[1].toFixed(5)}` : formatSexagesimal(...world, 2).join(' ');
+    const text = formatPosition(frameOf(this._viewer.wcs), ...world, 1)[0];
     return `${text} (${pixel})`;
   }
 }

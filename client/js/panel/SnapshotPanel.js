@@ -9,6 +9,7 @@ import { Panel } from './Panel.js';
 import { ShapeDrawer } from '../handler/ShapeDrawer.js';
 import { fileStem, saveBlob, timestamp } from '../core/download.js';
 import { el, formatBytes } from '../core/dom.js';
+import { frameOf } from '../wcs/frames.js';
 
 const FORMATS = { jpeg: ['JPEG', 'jpg'], png: ['PNG', 'png'], fits: ['FITS cutout', 'fits'] };
 
@@ -157,7 +158,7 @@ export class SnapshotPanel extends Panel {
     let centre = `x${x}_y${y}`;
     if (viewer.wcs) {
       const [lon, lat] = viewer.wcs.pixelToWorld(x, y);
-      const names = viewer.wcs.frame === 'galactic' ? ['l', 'b'] : ['ra', 'dec'];
+      const names = frameOf(viewer.wcs).unit === 'hms' ? ['ra', 'dec'] : viewer.wcs.frame === 'galactic' ? ['l', 'b'] : ['lon', 'lat'];
       if (Number.isFinite(lon) && Number.isFinite(lat)) {
         centre = `${names[0]}${lon.toFixed(5)}_${names[1]}${lat < 0 ? '-' : '+'}${Math.abs(lat).toFixed(5)}`;
       }

@@ -1,11 +1,12 @@
 /**
  * ICRS positions <-> FITS pixels of an image, through its WCS (wcs.js) in the WCS's own frame: overlays
  * (catalogs, region files) are ICRS, an image may be galactic. FK5 is taken as ICRS (they differ by tens of
- * milliarcseconds); FK4 and ecliptic images are refused rather than shown wrong by up to a degree.
+ * milliarcseconds); FK4, ecliptic, supergalactic and solar images are refused rather than shown wrong by up to a degree.
  * Also the local linear map from sky offsets (degrees east, north) to pixel offsets, the one astropy's `regions`
  * uses to draw sky circles, ellipses and boxes on an image. Pure: no Leaflet, no DOM.
  */
 import { equatorialToGalactic, galacticToEquatorial } from './coords.js';
+import { frameOf, isEquatorial } from './frames.js';
 
 const DEG = Math.PI / 180;
 
@@ -25,8 +26,8 @@ export class SkyFrame {
     this.galactic = Boolean(wcs) && wcs.frame === 'galactic';
     this.problem = '';
     if (!wcs) this.problem = 'the image has no sky coordinates';
-    else if (wcs.frame === 'fk4' || wcs.frame === 'ecliptic') {
-      this.problem = `sky overlays are not converted to the image's ${wcs.frame.toUpperCase()} frame`;
+    else if (!(this.galactic || (isEquatorial(wcs) && wcs.frame !== 'fk4'))) {
+      this.problem = `sky overlays are not converted to the image's ${frameOf(wcs).label} frame`;
     }
   }
 

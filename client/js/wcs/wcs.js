@@ -408,7 +408,26 @@ class Cards {
   }
 }
 
-const LATITUDE_OF = { RA: 'DEC', GLON: 'GLAT', ELON: 'ELAT', SLON: 'SLAT', HLON: 'HLAT', HPLN: 'HPLT' };
+const LATITUDE_OF = {
+  RA: 'DEC', GLON: 'GLAT', ELON: 'ELAT', SLON: 'SLAT', HLON: 'HLAT', HPLN: 'HPLT', HGLN: 'HGLT', CRLN: 'CRLT',
+};
+// Frames named by their longitude axis (paper II, section 3; Thompson 2006 for the solar ones). HLON/HLAT
+// (helioecliptic) has no frame here: its readout says so rather than guess.
+const FRAME_OF_AXIS = {
+  GLON: 'galactic', ELON: 'ecliptic', SLON: 'supergalactic', HPLN: 'helioprojective',
+  HGLN: 'heliographic_stonyhurst', CRLN: 'heliographic_carrington',
+};
+// CUNITi of a celestial axis -> degrees per unit (wcslib's unitfix accepts these spellings).
+const ANGLE_UNITS = {
+  '': 1, DEG: 1, DEGREE: 1, DEGREES: 1, ARCMIN: 1 / 60, ARCSEC: 1 / 3600, MAS: 1 / 3.6e6, RAD: R0,
+};
+
+/** Degrees per unit of CUNITi (1 when absent); throws on a unit that is not an angle. */
+function angleUnit(cards, axis) {
+  const unit = cards.string(`CUNIT${axis + 1}`, '');
+  if (!(unit in ANGLE_UNITS)) throw new Error(`WCS: CUNIT${axis + 1} '${unit}' is not an angle unit`);
+  return ANGLE_UNITS[unit];
+}
 const LONGITUDE_OF = Object.fromEntries(Object.entries(LATITUDE_OF).map(([lon, lat]) => [lat, lon]));
 
 /** {name, code, suffix} of a celestial CTYPE such as "RA---TAN-SIP", or null for any other axis. */
@@ -421,8 +440,7 @@ function parseCtype(ctype) {
 
 /** Frame name from the axis type and RADESYS/EQUINOX (paper II, section 3.1 defaults). */
 function frameOf(cards, lonName) {
-  if (lonName === 'GLON') return 'galactic';
-  if (lonName === 'ELON') return 'ecliptic';
+  if (lonName in FRAME_OF_AXIS) return FRAME_OF_AXIS[lonName];
   if (lonName !== 'RA') return null;
   const system = cards.string('RADESYS') ?? cards.string('RADECSYS');
   if (system !== undefined) return { ICRS: 'icrs', FK5: 'fk5', FK4: 'fk4', 'FK4-NO-E': 'fk4' }[system] ?? null;
@@ -559,16 +577,18 @@ function parseCelestial(cards, axis, latAxis) {
   if (axis.suffix !== '' && !(isSip && code === 'TAN' && axis.code !== 'TPV')) {
     throw new Error(`WCS: unsupported CTYPE suffix '${axis.suffix}' (only TAN-SIP is supported)`);
   }
-  const crval = [cards.number('CRVAL1', 0), cards.number('CRVAL2', 0)];
+  // CRVAL and the linear matrix are in CUNIT: everything below works in degrees.
+  const units = [angleUnit(cards, 0), angleUnit(cards, 1)];
+  const crval = [cards.number('CRVAL1', 0) * units[0], cards.number('CRVAL2', 0) * units[1]];
   const [lon0, lat0] = [crval[lonAxis], crval[latAxis]];
-  if (Math.abs(lat0) > 90) throw new Error(`WCS: CRVAL${latAxis + 1} = ${lat0} is not a latitude`);
+  if (Math.abs(lat0) > 90) throw new Error(`WCS: CRVAL${latAxis + 1} = ${lat0}° is not a latitude`);
   const usesPv = !isTpv && !isSip;
   if (usesPv && [1, 2].some((m) => cards.number(`PV${lonAxis + 1}_${m}`, 0) !== 0)) {
     throw new Error('WCS: a fiducial point offset (PVi_1, PVi_2 on the longitude axis) is not supported');
   }
   const pvLat = usesPv ? Array.from({ length: 30 }, (_, m) => cards.number(`PV${latAxis + 1}_${m}`)) : [];
   const projection = PROJECTIONS[code](pvLat, lat0);
-  const matrix = linearMatrix(cards, latAxis);
+  const matrix = linearMatrix(cards, latAxis).map((row, i) => row.map((value) => value * units[i]));
   const det = matrix[0][0] * matrix[1][1] - matrix[0][1] * matrix[1][0];
   if (!(Math.abs(det) > 0) || !Number.isFinite(det)) throw new Error('WCS: the CD/PC/CDELT matrix is singular');
   const lonPole = cards.number('LONPOLE', lat0 >= projection.theta0 ? 0 : 180);
@@ -611,6 +631,7 @@ export class WCS {
       throw new Error(`WCS: CTYPE1 '${ctypes[0]}' and CTYPE2 '${ctypes[1]}' use different projections`);
     }
     this._frame = frameOf(cards, lon.name);
+    this._equinox = cards.number('EQUINOX') ?? cards.number('EPOCH') ?? null;
     this._celestial = parseCelestial(cards, lon, latAxis);
   }
 
@@ -619,9 +640,17 @@ export class WCS {
     return this._celestial !== null;
   }
 
-  /** 'icrs' | 'fk5' | 'fk4' | 'galactic' | 'ecliptic' | null. */
+  /**
+   * 'icrs' | 'fk5' | 'fk4' | 'galactic' | 'ecliptic' | 'supergalactic' | 'helioprojective' |
+   * 'heliographic_stonyhurst' | 'heliographic_carrington' | null (an equatorial system it does not know).
+   */
   get frame() {
     return this._frame;
+  }
+
+  /** EQUINOX (or EPOCH) of an equatorial frame, null when the header gives none. */
+  get equinox() {
+    return this._equinox ?? null;
   }
 
   /** The parsed celestial description, or a thrown Error for a pixel-only header. */
