@@ -172,13 +172,13 @@ def wrk(url: str, lua: Path, connections: int, duration: float, threads: int, ma
 
 def bare_render(data_dir: Path, cache_dir: Path, paths: list[str], seconds: float = 3.0) -> tuple[float, float]:
     """Median per-tile time of read + render + encode in one thread, and the mean JPEG size."""
-    from tileserver import config, protocol
+    from tileserver import config, iip
     from tileserver.engine import Engine
 
     settings = config.resolve({"data_dir": str(data_dir), "cache_dir": str(cache_dir)}, environ={},
                               config_file=Path(os.devnull))
     engine = Engine(settings)
-    queries = [protocol.parse(list(_items(p))) for p in paths]
+    queries = [iip.parse(list(_items(p))) for p in paths]
     image = engine.open(queries[0])
     times, sizes = [], []
     deadline = time.monotonic() + seconds

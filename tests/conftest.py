@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 
 from tileserver import config
-from tileserver.app import create_app
+from tileserver.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

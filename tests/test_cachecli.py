@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tileserver.cachecli import URI_COMPONENT_SAFE, main
-from tileserver.diskcache import DiskCache
+from tileserver.cli.cache import URI_COMPONENT_SAFE, main
+from tileserver.store.diskcache import DiskCache
 
 from conftest import free_port
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tileserver.diskcache import cache_key
+from tileserver.store.diskcache import cache_key
 from tileserver.engine import BuildState
 
 

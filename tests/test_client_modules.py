@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tileserver.pyramid import Geometry
+from tileserver.store.pyramid import Geometry
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ from PIL import Image
 from conftest import PHONE, LiveServer, save_artifact, watched_page
 from test_client_viewer import (CUBE, SKY, TILE, client_images, no_errors, open_viewer, screen_point, settle,
                                 start_server)
-from tileserver.pyramid import Geometry
+from tileserver.store.pyramid import Geometry
 
 pytestmark = pytest.mark.browser
 

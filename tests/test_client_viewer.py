@@ -25,9 +25,9 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from conftest import PHONE, LiveServer, cancelled, save_artifact, sky, tan_header, watched_page
-from tileserver.diskcache import cache_key
-from tileserver.progress import ProgressBoard
-from tileserver.pyramid import Geometry
+from tileserver.store.diskcache import cache_key
+from tileserver.store.progress import ProgressBoard
+from tileserver.store.pyramid import Geometry
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tileserver import config
-from tileserver.cli import build_parser, main
+from tileserver.cli.main import build_parser, main
 from tileserver.errors import SettingError
 
 

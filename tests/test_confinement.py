@@ -23,7 +23,8 @@ import pytest
 from astropy.io import fits
 
 from conftest import ROOT, free_port
-from tileserver import datapath, routes
+from tileserver import datapath
+from tileserver.web import api
 from tileserver.errors import Forbidden, ImageNotFound
 
 NOT_FOUND = {"detail": [{"loc": ["query", "FIF"], "msg": "no such image", "type": "not_found"}]}
@@ -207,7 +208,7 @@ def test_websocket_subscribe_is_confined(client_for, hostile):
 
 
 def test_file_swapped_for_a_symlink_between_requests(client_for, data_dir, cache_dir, hostile, monkeypatch):
-    monkeypatch.setattr(routes, "KEY_TTL", 0.0)  # re-resolve the path on every request, as after the TTL
+    monkeypatch.setattr(api, "KEY_TTL", 0.0)  # re-resolve the path on every request, as after the TTL
     client = client_for(tile_size=64)
     write_fits(data_dir / "swap.fits", 4, "SWAP")
     write_fits(data_dir / "folder" / "swap.fits", 5, "SWAP2")

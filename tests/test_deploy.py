@@ -12,7 +12,8 @@ import shlex
 
 import yaml
 
-from tileserver import cli, config
+from tileserver import config
+from tileserver.cli.main import build_parser
 
 from conftest import ROOT
 
@@ -31,7 +32,7 @@ def check_environment(env: dict[str, str]) -> dict[str, object]:
 
 def check_arguments(args: list[str]) -> dict[str, object]:
     """Command-line options -> the settings they set; an unknown option fails (argparse exits)."""
-    parsed = cli.build_parser().parse_args(args)
+    parsed = build_parser().parse_args(args)
     assert parsed.images == []
     return {s.name: config.parse_value(s, getattr(parsed, s.name)) for s in config.SETTINGS
             if s.cli and getattr(parsed, s.name) is not None}

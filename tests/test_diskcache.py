@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tileserver import diskcache, pyramid, routes
-from tileserver.diskcache import CheckedPyramid, DiskCache, tile_checksum
+from tileserver.store import diskcache, pyramid
+from tileserver.web import api
+from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
 from tileserver.errors import CacheFull
 
 
@@ -237,7 +238,7 @@ def tiles(client, n: int, extra: str = "") -> list[bytes]:
 
 @pytest.mark.parametrize("how", DAMAGE)
 def test_api_rebuilds_an_entry_damaged_while_serving(client_for, make_fits, cache_dir, how, monkeypatch):
-    monkeypatch.setattr(routes, "KEY_TTL", 0.0)  # re-check the entry at every request
+    monkeypatch.setattr(api, "KEY_TTL", 0.0)  # re-check the entry at every request
     make_fits("sky.fits", width=600, height=500)
     reference = tiles(client_for(), 6, "&GAM=1")
     client = client_for()
@@ -249,7 +250,7 @@ def test_api_rebuilds_an_entry_damaged_while_serving(client_for, make_fits, cach
 
 
 def test_api_recovers_from_a_removed_cache_folder(client_for, make_fits, cache_dir, monkeypatch):
-    monkeypatch.setattr(routes, "KEY_TTL", 0.0)
+    monkeypatch.setattr(api, "KEY_TTL", 0.0)
     make_fits("sky.fits", width=600, height=500)
     client = client_for()
     reference = tiles(client, 6)

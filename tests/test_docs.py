@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from starlette.routing import Mount
 
-from tileserver import app as app_module
-from tileserver import config, protocol
-from tileserver.app import create_app
+from tileserver.web import app as app_module
+from tileserver import config, iip
+from tileserver.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "doc"
@@ -58,7 +58,7 @@ def test_every_setting_is_documented(manual: Path) -> None:
 
 
 def test_every_api_parameter_is_documented(manual: Path) -> None:
-    assert documented(manual)["std:param"] == protocol.KNOWN
+    assert documented(manual)["std:param"] == iip.KNOWN
 
 
 def test_every_route_is_documented(manual: Path, settings_for: Callable[..., config.Settings]) -> None:
@@ -76,7 +76,7 @@ def test_every_error_status_is_documented(manual: Path) -> None:
 def test_openapi_agrees_with_the_manual(manual: Path, client: Any) -> None:
     document = client.get("/openapi.json").json()
     names = {p["name"] for p in document["paths"]["/api"]["get"]["parameters"]}
-    assert names == protocol.KNOWN
+    assert names == iip.KNOWN
     assert set(document["paths"]) <= documented(manual)["std:endpoint"]
 
 
@@ -99,7 +99,7 @@ def test_checkout_manual_is_the_default(tmp_path: Path, monkeypatch: pytest.Monk
     package = tmp_path / "checkout" / "tileserver"
     built = tmp_path / "checkout" / "doc" / "_build" / "html"
     built.mkdir(parents=True)
-    monkeypatch.setattr(app_module, "__file__", str(package / "app.py"))
+    monkeypatch.setattr(app_module, "__file__", str(package / "web" / "app.py"))
     assert app_module.manual_dir(settings_for()) is None  # the folder exists but holds no manual
     (built / "index.html").write_text("<html></html>")
     assert app_module.manual_dir(settings_for()) == built

@@ -17,7 +17,7 @@ from astropy.table import MaskedColumn, Table
 from astropy.wcs import WCS
 from regions import EllipseSkyRegion, Regions
 
-from tileserver import ds9regions
+from tileserver.overlays import regions
 
 REGION_FILE = """# Region file format: DS9 version 4.1
 global color=green width=1
@@ -218,7 +218,7 @@ def test_a_region_file_can_be_posted(extra_client):
 @pytest.mark.parametrize("body, status, message", [
     (b"fk5\ncircle(150,2,3\")\ncircle(150,2)\n", 422, "line 3: "),
     (b"fk5\ncircle(400,100,3\")\n", 422, "line 2: "),
-    (b"circle(1,2,3)\n" * (2 * ds9regions.MAX_REGIONS + 1), 413, "more than"),
+    (b"circle(1,2,3)\n" * (2 * regions.MAX_REGIONS + 1), 413, "more than"),
 ], ids=["missing-radius", "bad-latitude", "too-many"])
 def test_bad_region_files_are_refused_with_the_line(extra_client, body, status, message):
     r = extra_client.post("/extra/regions", content=body)
@@ -227,7 +227,7 @@ def test_bad_region_files_are_refused_with_the_line(extra_client, body, status, 
 
 
 def test_uploads_past_the_limit_are_refused(extra_client, monkeypatch):
-    monkeypatch.setattr(ds9regions, "MAX_TEXT_BYTES", 100)
+    monkeypatch.setattr(regions, "MAX_TEXT_BYTES", 100)
     r = extra_client.post("/extra/regions", content=b"image\n" + b"point(1,1)\n" * 20)
     assert r.status_code == 413
     chunks = iter([b"image\n", b"point(1,1)\n" * 20])  # streamed, no Content-Length
@@ -238,7 +238,7 @@ def test_uploads_past_the_limit_are_refused(extra_client, monkeypatch):
 def test_ds9_regions_round_trip_through_the_parser():
     """Regions the package writes itself come back at the same places."""
     written = Regions.parse(REGION_FILE.replace("vector(1,2,3,4)\n", ""), format="ds9").serialize(format="ds9")
-    features = ds9regions.to_geojson(written)["features"]
+    features = regions.to_geojson(written)["features"]
     assert [f["properties"]["shape"] for f in features][:3] == ["circle", "ellipse", "box"]
     assert features[9]["geometry"]["coordinates"] == pytest.approx([100.0, 200.0])
 

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conftest import sky
-from tileserver import protocol, render, stats
-from tileserver.colormaps import COLORMAPS
+from tileserver import iip
+from tileserver.display import render, stats
+from tileserver.display.colormaps import COLORMAPS
 from tileserver.errors import InvalidParameter
 
 LONG = os.environ.get("TILESERVER_FUZZ") == "long"
@@ -29,7 +30,7 @@ SCHEMATHESIS_CASES = 2600 if LONG else 60  # per generation mode (valid, invalid
 fuzz = settings(max_examples=150 * SCALE, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
-NAMES = sorted(protocol.KNOWN) + ["jtl", "fif", "Cmp", "obj", "OBJ", "ﬁf", "ınfo", "X", ""]
+NAMES = sorted(iip.KNOWN) + ["jtl", "fif", "Cmp", "obj", "OBJ", "ﬁf", "ınfo", "X", ""]
 TOKENS = ["", "0", "1", "-1", "0,0", "1,1:5,5", "1:0,100", "1:1,0,0", "2:0.5,0.5,0.5", "1e400", "nan", "inf", "-0",
           "eq", "st", "log", "1e-300", "grey", "viridis", "jpeg", "fits", "IIP,1.0", "9" * 12, "1,2,3;4,5,6;7,8,9",
           "١", "٣,٤", "a.fits", "a.fits[1]", "a.fits[SCI,2]", "../x", "\x00", " 1 ", "+5", "0x10", "1_0", "1.5e-3",
@@ -43,15 +44,15 @@ items = st.lists(st.tuples(st.one_of(st.sampled_from(NAMES), st.text(max_size=8)
 @given(items)
 def test_parse_fails_only_with_invalid_parameter(pairs):
     try:
-        query = protocol.parse(pairs)
+        query = iip.parse(pairs)
     except InvalidParameter as e:
         assert e.message and e.param
         return
-    assert hash(query) == hash(protocol.parse(pairs)) and query == protocol.parse(pairs)
-    if len(protocol.group(pairs)) == len(pairs):  # each name once: the order does not matter
-        assert protocol.parse(list(reversed(pairs))) == query
+    assert hash(query) == hash(iip.parse(pairs)) and query == iip.parse(pairs)
+    if len(iip.group(pairs)) == len(pairs):  # each name once: the order does not matter
+        assert iip.parse(list(reversed(pairs))) == query
     assert query.user is None and query.kind in ("info", "obj", "tile", "region", "value", "profile")
-    assert query.fif and query.render.stretch in protocol.STRETCHES and query.render.colormap in COLORMAPS
+    assert query.fif and query.render.stretch in iip.STRETCHES and query.render.colormap in COLORMAPS
 
 
 ints = st.integers(-10**9 + 1, 10**9 - 1)
@@ -95,7 +96,7 @@ def valid_queries(draw: Any) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         r["quality"] = draw(st.integers(0, 100))
         pairs.append(("QLT", str(r["quality"])))
     r["colormap"] = draw(st.sampled_from(sorted(COLORMAPS)))
-    r["stretch"] = draw(st.sampled_from(protocol.STRETCHES))
+    r["stretch"] = draw(st.sampled_from(iip.STRETCHES))
     pairs += [("CMP", r["colormap"]), ("STR", r["stretch"])]
     minmax = draw(st.lists(st.tuples(st.integers(1, 99999), finite, finite), max_size=4))
     pairs += [("MINMAX", f"{c}:{lo!r},{hi!r}") for c, lo, hi in minmax]
@@ -116,7 +117,7 @@ def test_valid_queries_parse_to_what_they_say(generated, lower_case):
     pairs, expect = generated
     if lower_case:
         pairs = [(k.lower(), v) for k, v in pairs]
-    query = protocol.parse(pairs)
+    query = iip.parse(pairs)
     for key, value in expect.items():
         if key != "render":
             assert getattr(query, key) == value, key
@@ -134,7 +135,7 @@ def test_out_of_range_names_its_parameter(param, value):
     assume(not (isinstance(value, int) and lo <= value <= hi))
     base = [("FIF", "a.fits"), ("RGN", "1,1:2,2")]
     with pytest.raises(InvalidParameter) as info:
-        protocol.parse(base + [(name, str(value))])
+        iip.parse(base + [(name, str(value))])
     assert info.value.param == name
 
 
@@ -143,7 +144,7 @@ def test_out_of_range_names_its_parameter(param, value):
 def test_repeated_parameters_are_refused(names, lower_case):
     pairs = [("FIF", "a.fits"), ("JTL", "0,0"), ("CNT", "1"), ("QLT", "50"), ("CMP", "jet")]
     with pytest.raises(InvalidParameter) as info:
-        protocol.parse(pairs + [(n.lower() if lower_case else n, dict(pairs)[n]) for n in names])
+        iip.parse(pairs + [(n.lower() if lower_case else n, dict(pairs)[n]) for n in names])
     assert info.value.param in names
 
 

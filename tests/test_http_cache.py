@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from tileserver import routes
-from tileserver.protocol import Render
-from tileserver.tilecache import CachedTile, TileCache, TileKey
+from tileserver.web import api
+from tileserver.iip import Render
+from tileserver.store.tilecache import CachedTile, TileCache, TileKey
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=60, must-revalidate"
@@ -89,7 +89,7 @@ def test_memory_cache_is_keyed_by_the_request_record(served):
 
 
 def test_rewritten_file_gets_new_etag_and_bytes(client, make_fits, monkeypatch):
-    monkeypatch.setattr(routes, "KEY_TTL", 0.0)
+    monkeypatch.setattr(api, "KEY_TTL", 0.0)
     path = make_fits("sky.fits", width=600, height=500, seed=1)
     before = client.get("/api?FIF=sky.fits&JTL=2,0")
     tag = client.get("/api?FIF=sky.fits&INFO").json()["cache_tag"]

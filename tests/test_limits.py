@@ -17,7 +17,8 @@ from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
 from conftest import sky
-from tileserver import encode, engine as engine_module
+from tileserver import engine as engine_module
+from tileserver.display import encode
 
 
 def detail(r: Any) -> dict[str, Any]:

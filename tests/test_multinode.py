@@ -22,8 +22,8 @@ from websockets.sync.client import connect
 import proxies
 from conftest import LiveServer, wait_for
 from proxies import write_image
-from tileserver.cachecli import main as cache_main
-from tileserver.diskcache import DiskCache
+from tileserver.cli.cache import main as cache_main
+from tileserver.store.diskcache import DiskCache
 
 pytestmark = pytest.mark.proxy
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tileserver.colormaps import COLORMAPS
-from tileserver.protocol import KNOWN, STRETCHES
+from tileserver.display.colormaps import COLORMAPS
+from tileserver.iip import KNOWN, STRETCHES
 
 
 def test_openapi_lists_every_parameter(client):

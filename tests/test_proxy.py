@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 import proxies
 from conftest import LiveServer, save_artifact
-from tileserver.status import PUBLISH_INTERVAL
+from tileserver.web.status import PUBLISH_INTERVAL
 
 pytestmark = pytest.mark.proxy
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from astropy.visualization import ZScaleInterval
 
-from tileserver import pyramid, stats
-from tileserver.diskcache import DiskCache
+from tileserver.display import stats
+from tileserver.store import pyramid
+from tileserver.store.diskcache import DiskCache
 from tileserver.images import ImageSource
-from tileserver.pyramid import Geometry, Pyramid, bin2
+from tileserver.store.pyramid import Geometry, Pyramid, bin2
 
 nan = np.nan
 

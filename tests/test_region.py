@@ -80,7 +80,7 @@ def test_snapshot_equals_tiles_rendering(client_for, field):
     snap = np.asarray(Image.open(io.BytesIO(png.content)))
     assert snap.shape == (128, 128)
     # The same pixels through the same renderer: the PNG is lossless.
-    from tileserver.render import render_mono
+    from tileserver.display.render import render_mono
 
     expected = render_mono(field[H - 128:, :128][::-1].copy(), 90, 200, gamma=2.2)
     assert np.array_equal(snap, expected)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from astropy import visualization as vis
 
-from tileserver.render import COLORMAPS, STRETCHES, colormap_table, mix_matrix, render_color, render_mono
+from tileserver.display.render import COLORMAPS, STRETCHES, colormap_table, mix_matrix, render_color, render_mono
 
 GRID = np.linspace(0.0, 1.0, 1001, dtype=np.float32).reshape(7, 143)
 NAN = np.nan

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tileserver.colormaps import COLORMAPS, colormap_table
-from tileserver.render import STRETCHES, render_mono
+from tileserver.display.colormaps import COLORMAPS, colormap_table
+from tileserver.display.render import STRETCHES, render_mono
 
 from test_api import decode
 

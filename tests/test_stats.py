@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from astropy.visualization import ZScaleInterval
 
-from tileserver.stats import (
+from tileserver.display.stats import (
     PERCENTILES,
     background,
     channel_stats,

@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 
 from tileserver import config
 from tileserver.errors import SettingError
-from tileserver.progress import ProgressBoard
-from tileserver.status import RecentCount, recent
+from tileserver.store.progress import ProgressBoard
+from tileserver.web.status import RecentCount, recent
 
 from conftest import wait_for
 

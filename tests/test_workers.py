@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from conftest import sky, wait_for
-from tileserver import server
-from tileserver.diskcache import cache_key
+from tileserver.web import server
+from tileserver.store.diskcache import cache_key
 
 WORKERS = ("--workers", "2")
 
@@ -77,7 +77,7 @@ def test_bind_defaults_to_loopback(settings_for):
     assert server.gunicorn_options(settings_for(host="::1", workers=2))["bind"] == f"[::1]:{settings.port}"
     options = server.gunicorn_options(settings_for(workers=3, max_requests=1000, max_requests_jitter=50))
     assert (options["workers"], options["max_requests"], options["max_requests_jitter"]) == (3, 1000, 50)
-    assert options["worker_class"] == "tileserver.server.Worker"
+    assert options["worker_class"] == "tileserver.web.server.Worker"
 
 
 def test_killed_worker_is_replaced_and_sigterm_drains(live_server, make_fits, data_dir, cache_dir, reference):

@@ -24,9 +24,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from conftest import sky, run_async
 from tileserver import config
-from tileserver.app import create_app
-from tileserver.progress import ProgressBoard
-from tileserver.ws import origin_allowed
+from tileserver.web.app import create_app
+from tileserver.store.progress import ProgressBoard
+from tileserver.web.ws import origin_allowed
 
 BOUND = 20.0  # seconds any single expected message may take before the test gives up (a bound, not a measure)
 

@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
-from . import __version__, access, datapath, encode, pyramid, render, stats
+from . import __version__, access, datapath
+from .display import encode, render, stats
+from .store import pyramid
 from .config import Settings
-from .diskcache import CheckedPyramid, DiskCache, cache_key
+from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .errors import InvalidParameter, Overloaded, TooLarge
 from .images import open_image
-from .protocol import Query, Render
-from .progress import ProgressBoard
-from .pyramid import CorruptEntry, Pyramid
-from .tilecache import TileCache
+from .iip import Query, Render
+from .store.progress import ProgressBoard
+from .store.pyramid import CorruptEntry, Pyramid
+from .store.tilecache import TileCache
 
 PERCENT_PRESETS = ("90", "95", "99", "99.5", "99.9")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from uvicorn_worker import UvicornWorker
 
-from . import config
+from .. import config
 
 KEEPALIVE = 5  # seconds an idle HTTP connection is kept: a viewer asks for tiles in bursts
 
@@ -54,7 +54,7 @@ def configure_logging() -> None:
 def prepare_cache(settings: config.Settings) -> None:
     """Start-up housekeeping of the disk cache: temporary folders left by builders that died, and entries beyond
     bounds that may have been lowered since the last run."""
-    from .diskcache import DiskCache
+    from ..store.diskcache import DiskCache
 
     cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
     cache.clean_tmp()
@@ -88,7 +88,7 @@ def gunicorn_options(settings: config.Settings) -> dict[str, Any]:
     return {
         "bind": f"{host}:{settings.port}",
         "workers": settings.workers,
-        "worker_class": "tileserver.server.Worker",
+        "worker_class": "tileserver.web.server.Worker",
         "graceful_timeout": math.ceil(settings.graceful_timeout),  # gunicorn wants whole seconds
         # A worker whose event loop stops answering the master's heartbeat this long is killed and replaced.
         # Builds and large regions run in threads, so only a hung worker gets there.

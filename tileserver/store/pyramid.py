@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from . import stats
-from .errors import InvalidParameter, TileNotFound
-from .images import ImageSource
+from ..display import stats
+from ..errors import InvalidParameter, TileNotFound
+from ..images import ImageSource
 
 FORMAT_VERSION = 2
 SAMPLE_TARGET = 1_000_000  # pixels per channel kept for the statistics

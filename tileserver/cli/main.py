@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__, config
-from .errors import SettingError
+from .. import __version__, config
+from ..errors import SettingError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "cache":
-        from .cachecli import main as cache_main
+        from .cache import main as cache_main
 
         return cache_main(argv[1:])
     if argv and argv[0] == "cluster":
@@ -106,9 +106,9 @@ def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:
     """Settings for `tileserver IMAGE...`: serve the images' folder and open the first image."""
     if not images:
         return {}
-    from .images import sniff
+    from ..images import sniff
 
-    from .protocol import split_fif
+    from ..iip import split_fif
 
     paths = []
     selectors = []
@@ -134,7 +134,7 @@ def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:
 
 
 def demo_settings(settings: config.Settings) -> dict[str, Any]:
-    from .demo import DEMO_NAME, ensure_demo
+    from ..images.demo import DEMO_NAME, ensure_demo
 
     folder = Path(settings.cache_dir) / "demo"
     print("tileserver: no image given, serving the demo sky", file=sys.stderr)
@@ -145,7 +145,7 @@ def demo_settings(settings: config.Settings) -> dict[str, Any]:
 def get(settings: config.Settings, path: str) -> int:
     from starlette.testclient import TestClient
 
-    from .app import create_app
+    from ..web.app import create_app
 
     with TestClient(create_app(settings)) as client:
         response = client.get(path)
@@ -210,14 +210,14 @@ def serve(settings: config.Settings, open_browser: bool = True) -> int:
         health = url.split("?")[0].rstrip("/") + "/healthz"
         threading.Thread(target=_open_when_ready, args=(url, health), daemon=True).start()
     if settings.clear_cache:
-        from .diskcache import DiskCache
+        from ..store.diskcache import DiskCache
 
         DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes).clear()
     print(f"tileserver {__version__}: serving {settings.data_dir} at {url}", file=sys.stderr, flush=True)
     if settings.workers > 1:
-        from .server import run_gunicorn
+        from ..web.server import run_gunicorn
 
         return run_gunicorn(settings)
-    from .server import run_uvicorn
+    from ..web.server import run_uvicorn
 
     return run_uvicorn(settings)

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from . import pyramid
-from .errors import CacheFull
+from ..errors import CacheFull
 
 log = logging.getLogger("tileserver.cache")
 

@@ -20,8 +20,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import config
-from .errors import SettingError, TileServerError
+from .. import config
+from ..errors import SettingError, TileServerError
 
 VIA_RETRIES = 5  # times a busy server (503) is asked again, after the Retry-After it gives
 URI_COMPONENT_SAFE = "!'()*"  # what JavaScript's encodeURIComponent leaves unquoted, besides letters, digits, -_.~
@@ -56,7 +56,7 @@ def main(argv: Sequence[str]) -> int:
     except SettingError as e:
         print(f"tileserver: error: {e}", file=sys.stderr)
         return 2
-    from .diskcache import DiskCache
+    from ..store.diskcache import DiskCache
 
     cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
     if args.command == "clear":
@@ -82,7 +82,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def find_images(root: Path, names: list[str]) -> tuple[list[str], list[str]]:
     """The images named (files, or folders searched recursively) as sorted paths relative to root, and the names
     that are no image inside root, with the reason."""
-    from .images import sniff
+    from ..images import sniff
 
     found: set[str] = set()
     problems: list[str] = []
@@ -132,8 +132,8 @@ def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], vi
 
 
 def build_here(settings: config.Settings) -> Build:
-    from .engine import Engine
-    from .protocol import Query
+    from ..engine import Engine
+    from ..iip import Query
 
     # The operator warms everything: read access rules are for the server's users.
     engine = Engine(dataclasses.replace(settings, access_file=""))

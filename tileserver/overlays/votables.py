@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidParameter, TooLarge
+from ..errors import InvalidParameter, TooLarge
 
 MAX_BYTES = 64 * 2**20
 MAX_ROWS = 1_000_000

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from .protocol import Render
+from ..iip import Render
 
 ENTRY_OVERHEAD = 300  # bytes of key, ETag and bookkeeping counted with each tile
 

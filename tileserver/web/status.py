@@ -25,10 +25,10 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, access, config
-from .engine import Engine
-from .errors import Forbidden
-from .progress import ProgressBoard
+from .. import __version__, access, config
+from ..engine import Engine
+from ..errors import Forbidden
+from ..store.progress import ProgressBoard
 
 PUBLISH_INTERVAL = 1.0  # seconds: the page may lag this much behind another worker's counters
 WINDOW = 60  # seconds over which the recent rates are counted

@@ -29,10 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from . import access, protocol
-from .config import Settings
-from .engine import Engine, Image
-from .errors import Overloaded, SettingError, TileServerError
+from .. import access, iip
+from ..config import Settings
+from ..engine import Engine, Image
+from ..errors import Overloaded, SettingError, TileServerError
 
 log = logging.getLogger("tileserver")
 
@@ -140,7 +140,7 @@ class Connection:
 class Watch:
     """One image watched by this worker for its subscribers: opens it, relays progress, notices rewrites."""
 
-    def __init__(self, hub: LiveHub, image: str, query: protocol.Query) -> None:
+    def __init__(self, hub: LiveHub, image: str, query: iip.Query) -> None:
         self.hub = hub
         self.image = image
         self.query = query
@@ -318,7 +318,7 @@ class LiveHub:
                        f"at most {self.settings.ws_max_subscriptions} images can be watched on one connection"})
             return
         try:
-            query = protocol.parse([("FIF", image), ("INFO", "")], access.user_of(conn.websocket.scope))
+            query = iip.parse([("FIF", image), ("INFO", "")], access.user_of(conn.websocket.scope))
             self.engine.authorize(query.fif, query.user)  # watches are shared: check each subscriber
         except TileServerError as exc:
             conn.send({"type": "error", "image": image, "message": exc.message, "kind": exc.kind})

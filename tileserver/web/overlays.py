@@ -1,6 +1,6 @@
 """HTTP endpoints of the viewer's overlays: the extra folder's files, ds9 regions and VOTables as JSON.
 
-Kept out of routes.py (the image API) like status.py's pages; each is glue: read -> library -> JSON.
+Kept out of api.py (the image API) like status.py's pages; each is glue: read -> library -> JSON.
 GET /extra/list                      the catalogs and region files of the extra folder
 GET /extra/file?path=P               one of them, as it is (CSV and GeoJSON are read by the viewer itself)
 GET /extra/regions?path=P  | POST    a ds9 region file (of the extra folder, or the request's body) as GeoJSON
@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from . import ds9regions, extra, votables
-from .errors import ImageNotFound, TooLarge
+from ..overlays import extra, regions, votables
+from ..errors import ImageNotFound, TooLarge
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
                "votable": "application/x-votable+xml", "ds9": "text/plain; charset=utf-8"}
@@ -37,10 +37,10 @@ async def get_file(request: Request) -> Response:
     return FileResponse(path, media_type=MEDIA_TYPES[found[1]], headers=NO_STORE)
 
 
-async def regions(request: Request) -> Response:
-    data = await _source(request, ds9regions.MAX_TEXT_BYTES, "regions")
+async def region_file(request: Request) -> Response:
+    data = await _source(request, regions.MAX_TEXT_BYTES, "regions")
     text = data.decode("utf-8", "replace")
-    return JSONResponse(await run_in_threadpool(ds9regions.to_geojson, text), headers=NO_STORE)
+    return JSONResponse(await run_in_threadpool(regions.to_geojson, text), headers=NO_STORE)
 
 
 async def votable(request: Request) -> Response:
@@ -72,6 +72,6 @@ def routes() -> list[Route]:
     return [
         Route("/extra/list", list_files, methods=["GET", "HEAD"]),
         Route("/extra/file", get_file, methods=["GET", "HEAD"]),
-        Route("/extra/regions", regions, methods=["GET", "POST"]),
+        Route("/extra/regions", region_file, methods=["GET", "POST"]),
         Route("/extra/votable", votable, methods=["GET", "POST"]),
     ]

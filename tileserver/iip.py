@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import InvalidParameter
-from .render import STRETCHES
+from .display.render import STRETCHES
 
 FORMATS = ("jpeg", "png", "webp", "fits")
 REPEATABLE = {"CHAN", "MINMAX", "MIX"}
@@ -191,7 +191,7 @@ def _channel(text: str) -> int:
 
 
 def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
-    from .colormaps import COLORMAPS
+    from .display.colormaps import COLORMAPS
 
     stretch = (_one(params, "STR") or "linear").lower()
     auto_cuts = None

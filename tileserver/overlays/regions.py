@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from astropy.coordinates import SkyCoord
 
-from .errors import InvalidParameter, TooLarge
+from ..errors import InvalidParameter, TooLarge
 
 MAX_TEXT_BYTES = 16 * 2**20
 MAX_REGIONS = 20_000  # `regions` parses about 2000 a second: past this the viewer would wait too long

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import datapath
-from .access import Grant
-from .diskcache import MANIFEST, DiskCache, cache_key
+from .. import datapath
+from ..access import Grant
+from ..store.diskcache import MANIFEST, DiskCache, cache_key
 
 # Suffixes the readers understand (they sniff the bytes; the listing goes by name to stay cheap on big folders).
 IMAGE_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".tif", ".tiff", ".png", ".jpg", ".jpeg")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .colormaps import COLORMAPS
-from .config import Settings
-from .protocol import FORMATS, STRETCHES
+from .. import __version__
+from ..display.colormaps import COLORMAPS
+from ..config import Settings
+from ..iip import FORMATS, STRETCHES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 INT = r"[+-]?\d{1,9}"

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import datapath
-from .errors import ImageNotFound, TooLarge
+from .. import datapath
+from ..errors import ImageNotFound, TooLarge
 
 # Suffix -> (kind, format): what the viewer does with a file is decided by its name, as the image browser does.
 FORMATS = {

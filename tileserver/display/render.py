@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tileserver.colormaps import COLORMAPS, colormap_table
+from .colormaps import COLORMAPS, colormap_table
 
 __all__ = ["COLORMAPS", "STRETCHES", "colormap_table", "mix_matrix", "render_color", "render_mono"]
 

@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from . import __version__, access, browse, encode, protocol
-from .engine import Engine, Image
-from .errors import InvalidParameter, Overloaded
-from .pyramid import CorruptEntry
-from .tilecache import CachedTile, TileKey
+from .. import __version__, access, iip
+from ..display import encode
+from ..images import listing
+from ..engine import Engine, Image
+from ..errors import InvalidParameter, Overloaded
+from ..store.pyramid import CorruptEntry
+from ..store.tilecache import CachedTile, TileKey
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # the URL names the image's cache tag (V=): its bytes never change
 REVALIDATE = b"public, max-age=60, must-revalidate"
@@ -71,7 +73,7 @@ class Api:
             return HTMLResponse(BANNER.format(version=__version__))
         if len(raw) > engine.settings.max_query_length:
             raise InvalidParameter(f"the query is longer than {engine.settings.max_query_length} bytes", "query")
-        query = protocol.parse(request.query_params.multi_items(), access.user_of(request.scope))
+        query = iip.parse(request.query_params.multi_items(), access.user_of(request.scope))
         engine.authorize(query.fif, query.user)  # _open() may answer from its memory of paths without locate()
         image = await self._open(query)
         try:
@@ -85,7 +87,7 @@ class Api:
             except CorruptEntry:
                 raise Overloaded("the image's cache is being rebuilt; try again in a moment") from None
 
-    async def _open(self, query: protocol.Query) -> Image:
+    async def _open(self, query: iip.Query) -> Image:
         engine = self.engine
         fif = (query.fif, query.selector)
         now = time.monotonic()
@@ -121,7 +123,7 @@ class Api:
         if not future.cancelled():
             future.exception()  # retrieved here, so an error nobody waited for is not logged as lost
 
-    async def _dispatch(self, request: Request, raw: bytes, query: protocol.Query, image: Image) -> Response:
+    async def _dispatch(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> Response:
         engine = self.engine
         kind = query.kind
         if kind == "tile":
@@ -145,7 +147,7 @@ class Api:
             "ETag": etag,
         })
 
-    def _tile(self, request: Request, raw: bytes, query: protocol.Query, image: Image) -> TileResponse:
+    def _tile(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> TileResponse:
         key = TileKey(image.key, query.tile, query.render)  # type: ignore[arg-type]
         cache_control = IMMUTABLE if query.version == image.key else REVALIDATE
         tile = self.tiles.get(key)
@@ -216,17 +218,17 @@ async def viewer(request: Request) -> Response:
 async def list_folder(request: Request) -> Response:
     """GET /list?path=sub/dir: the folders and images of a data sub-folder, for the viewer's image browser."""
     engine = request.app.state.engine
-    listing = await run_in_threadpool(browse.list_folder, engine.data_dir, request.query_params.get("path", ""),
+    folder = await run_in_threadpool(listing.list_folder, engine.data_dir, request.query_params.get("path", ""),
                                       engine.cache, engine.settings.tile_size,
                                       engine.grant(access.user_of(request.scope)))
-    return JSONResponse(listing, headers={"Cache-Control": "no-cache"})
+    return JSONResponse(folder, headers={"Cache-Control": "no-cache"})
 
 
 async def build_progress(request: Request) -> Response:
     """GET /progress?FIF=path: how far the image's pyramid build is, for clients without the websocket.
     state: "building" (with stage and fraction), "ready", or "waiting" (not built and not building here)."""
     engine = request.app.state.engine
-    query = protocol.parse([("FIF", request.query_params.get("FIF", "")), ("INFO", "")], access.user_of(request.scope))
+    query = iip.parse([("FIF", request.query_params.get("FIF", "")), ("INFO", "")], access.user_of(request.scope))
     _, key = engine.key_for(query)
     state = engine.progress.get(key)
     record = engine.board.read(key) if state is None else None  # a build running in another worker process

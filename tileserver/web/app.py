@@ -18,8 +18,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import access, config, errors, extraroutes, routes, status, ws
-from .engine import Engine
+from .. import access, config, errors
+from ..engine import Engine
+from . import api, overlays, status, ws
 
 log = logging.getLogger("tileserver")
 
@@ -37,7 +38,7 @@ STATUS = {
 
 def share_dir(name: str) -> Path:
     """A folder shipped with the package: inside the wheel, or at the top of a source checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package folder, tileserver/
     for candidate in (here / "_share" / name, here.parent / name):
         if candidate.is_dir():
             return candidate
@@ -48,7 +49,7 @@ def manual_dir(settings: config.Settings) -> Path | None:
     """The built HTML manual: doc_dir, or else the one shipped in the wheel or built in a source checkout."""
     if settings.doc_dir:
         return Path(settings.doc_dir) if Path(settings.doc_dir).is_dir() else None
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package folder, tileserver/
     for candidate in (here / "_share" / "doc", here.parent / "doc" / "_build" / "html"):
         if (candidate / "index.html").is_file():
             return candidate
@@ -113,19 +114,19 @@ def create_app(settings: config.Settings) -> Starlette:
     client_dir = Path(settings.client_dir) if settings.client_dir else share_dir("client")
     template_dir = Path(settings.template_dir) if settings.template_dir else share_dir("templates")
     templates = Jinja2Templates(directory=str(template_dir))
-    api = routes.Api(engine)
+    iip_api = api.Api(engine)
     route_list = [
-        Route("/", routes.viewer, methods=["GET", "HEAD"]),
-        Route(settings.api_path, api, methods=["GET", "HEAD"]),
-        Route("/healthz", routes.healthz, methods=["GET", "HEAD"]),
-        Route("/openapi.json", routes.openapi_document, methods=["GET", "HEAD"]),
-        Route("/list", routes.list_folder, methods=["GET", "HEAD"]),
-        Route("/progress", routes.build_progress, methods=["GET", "HEAD"]),
+        Route("/", api.viewer, methods=["GET", "HEAD"]),
+        Route(settings.api_path, iip_api, methods=["GET", "HEAD"]),
+        Route("/healthz", api.healthz, methods=["GET", "HEAD"]),
+        Route("/openapi.json", api.openapi_document, methods=["GET", "HEAD"]),
+        Route("/list", api.list_folder, methods=["GET", "HEAD"]),
+        Route("/progress", api.build_progress, methods=["GET", "HEAD"]),
         WebSocketRoute("/ws", ws.LiveHub(engine, settings).endpoint),
         Mount("/client", StaticFiles(directory=client_dir), name="client"),
         Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
         *status.routes(settings),
-        *extraroutes.routes(),
+        *overlays.routes(),
     ]
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))

@@ -1,0 +1,1 @@
+"""From float pixels to bytes: statistics and cuts, stretches, colormaps, rendering, encoding."""

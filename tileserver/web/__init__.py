@@ -1,0 +1,1 @@
+"""The web layer: the only package that imports starlette, uvicorn or gunicorn; it maps domain errors to HTTP."""
