@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cache_main(argv[1:])
     if argv and argv[0] == "cluster":
-        from .cluster.command import main as cluster_main
+        from ..cluster.command import main as cluster_main
 
         return cluster_main(argv[1:])
     args = build_parser().parse_args(argv)
