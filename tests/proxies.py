@@ -25,6 +25,17 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "headers", "reqtimeout", "proxy", "proxy_http",
                        "proxy_wstunnel", "cache", "cache_disk", "ssl", "socache_shmcb")
 RUN_AS = "www-data"  # when the tests run as root (CI), the proxies' workers drop to this user, as in production
+# What the shipped proxy configurations send as X-Tileserver-Proxy-Secret; backends that should believe the user
+# they name get it in their proxy_secret_file (see secret_file).
+PROXY_SECRET = "0123456789abcdef-test-proxy-secret"
+
+
+def secret_file(folder: Path) -> Path:
+    """A proxy_secret_file holding PROXY_SECRET, private to its owner as the manual says."""
+    path = folder / "proxy-secret"
+    path.write_text(PROXY_SECRET + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
 
 
 def write_image(path: Path, width: int, height: int, seed: int) -> None:
@@ -143,7 +154,10 @@ def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False)
         [backend] = backends
         upstream = render(src / "upstream.conf", prefix / "upstream.conf", {
             **cache, "server 127.0.0.1:8009;": f"server 127.0.0.1:{backend};"})
-    locations = render(src / "locations.conf", prefix / "locations.conf", {})
+    headers = render(src / "proxy-headers.conf", prefix / "proxy-headers.conf", {})
+    secret = render(src / "proxy-secret.conf", prefix / "proxy-secret.conf", {"CHANGE-ME": PROXY_SECRET})
+    locations = render(src / "locations.conf", prefix / "locations.conf", {
+        "include snippets/tileserver-proxy-headers.conf;": f"include {headers};"})
     include = {"include snippets/tileserver-locations.conf;": f"include {locations};"}
     sites = [render(src / "site.conf", prefix / "site.conf", {
         "listen 80;": f"listen 127.0.0.1:{ports['http']};", "    listen [::]:80;\n": "", **include})]
@@ -158,7 +172,7 @@ def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False)
             "/etc/letsencrypt/live/tiles.example.org/privkey.pem": str(key), **include}))
     temp = "".join(f"    {kind}_temp_path {prefix}/tmp/{kind};\n" for kind in ("client_body", "proxy", "fastcgi",
                                                                                   "uwsgi", "scgi"))
-    includes = "".join(f"    include {path};\n" for path in (upstream, *sites))
+    includes = "".join(f"    include {path};\n" for path in (secret, upstream, *sites))
     (prefix / "nginx.conf").write_text(f"""{f"user {RUN_AS};" if os.geteuid() == 0 else ""}
 daemon off;
 worker_processes 2;
@@ -179,7 +193,10 @@ def start_apache(backend: int, tls: bool = False) -> Proxy:
     src, prefix = ROOT / "apache", _prefix("apache")
     ports = {"http": free_port()}
     _writable_by_workers(prefix / "cache", prefix / "run", prefix / "lock")
+    secret = render(src / "tileserver-proxy-secret.conf", prefix / "tileserver-proxy-secret.conf",
+                    {"CHANGE-ME": PROXY_SECRET})
     proxy_part = render(src / "tileserver-proxy.conf", prefix / "tileserver-proxy.conf", {
+        "/etc/apache2/conf-available/tileserver-proxy-secret.conf": str(secret),
         "127.0.0.1:8009": f"127.0.0.1:{backend}",
         "/var/cache/apache2/tileserver": str(prefix / "cache"),
         "/run/lock/apache2-tileserver-cache": str(prefix / "lock"),
