@@ -205,7 +205,7 @@ def test_server_keeps_serving_after_errors(client, make_fits, cache_dir, data_di
 def test_banner_and_viewer_page(client):
     assert "tileserver" in client.get("/api").text
     page = client.get("/", params={"image": "x.fits"})
-    assert page.status_code == 200 and "/leaflet/leaflet-src.esm.js" in page.text and '"x.fits"' in page.text
+    assert page.status_code == 200 and "/leaflet/leaflet.css" in page.text and '"x.fits"' in page.text
     assert client.get("/leaflet/leaflet-src.esm.js").status_code == 200
     assert client.get("/client/js/main.js").status_code == 200
     assert client.get("/healthz").text == "ok"

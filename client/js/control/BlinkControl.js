@@ -2,7 +2,7 @@
  * Alternation between a first and a second image at a chosen rate: fires 'flip' with {showing: 'first'|'second'}
  * on every change and 'change' when started, stopped or given a new rate. No DOM: the compare view shows it.
  */
-import { Evented } from 'leaflet';
+import { Evented } from '../leaflet.js';
 
 export const BLINK_RANGE = [0.1, 5]; // seconds each image stays on screen
 

@@ -3,7 +3,7 @@
  * degrees in the image's frame, or galactic on request) and the pixel values of every channel.
  * On a touch screen, a tap sets the cursor position.
  */
-import { Control, DomEvent } from 'leaflet';
+import { Control, DomEvent } from '../leaflet.js';
 import { el, throttle } from '../core/dom.js';
 import { ValueProbe } from '../core/ValueProbe.js';
 import { equatorialToGalactic, galacticToEquatorial } from '../wcs/coords.js';

@@ -2,7 +2,7 @@
  * The image's name and size, and a box to go to a position typed as sky coordinates ("10:00:24 +02:03:00",
  * "150.1 2.05", "gal 236.8 42.1") or as FITS pixels ("300 200 px", or any two numbers without a WCS).
  */
-import { Control, DomEvent } from 'leaflet';
+import { Control, DomEvent } from '../leaflet.js';
 import { el } from '../core/dom.js';
 import { equatorialToGalactic, galacticToEquatorial, parseCoordinates } from '../wcs/coords.js';
 import { frameOf, isEquatorial } from '../wcs/frames.js';

@@ -2,7 +2,7 @@
  * An overview of the whole image (the coarsest tile, under the current render settings) with the view's
  * rectangle on it; click or drag on it to move the view.
  */
-import { Control, DomEvent } from 'leaflet';
+import { Control, DomEvent } from '../leaflet.js';
 import { el } from '../core/dom.js';
 
 export class MiniMap extends Control {

@@ -2,7 +2,7 @@
  * A scale bar of a round sky length (arcsec, arcmin or degrees) measured by the WCS at the view centre,
  * or of a round number of image pixels when the image has no celestial WCS.
  */
-import { Control } from 'leaflet';
+import { Control } from '../leaflet.js';
 import { el } from '../core/dom.js';
 import { niceAngle, niceBelow } from '../wcs/units.js';
 

@@ -1,5 +1,5 @@
 /** A column of icon buttons (panels, copy link, full screen, help); panel buttons show whether theirs is open. */
-import { Control, DomEvent } from 'leaflet';
+import { Control, DomEvent } from '../leaflet.js';
 import { el, icon } from '../core/dom.js';
 
 export class Toolbar extends Control {

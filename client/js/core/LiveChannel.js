@@ -10,7 +10,7 @@
  * FIF, so the socket reaches the node that holds the image. It opens with the first subscription and reconnects
  * when the image it names is unsubscribed and another one subscribed.
  */
-import { Evented } from 'leaflet';
+import { Evented } from '../leaflet.js';
 import { query } from './Api.js';
 
 const DEFAULTS = {

@@ -2,7 +2,7 @@
  * The viewer: a Leaflet map in image-pixel coordinates (see PixelMapping) showing one image at a time,
  * with its controls and panels. Fires 'imageopen', 'imageclose' and 'settingschange'.
  */
-import { CRS, Control, Evented, Map as LeafletMap } from 'leaflet';
+import { CRS, Control, Evented, Map as LeafletMap } from '../leaflet.js';
 import { Api } from './Api.js';
 import { ChannelPanel } from '../panel/ChannelPanel.js';
 import { ComparePanel } from '../panel/ComparePanel.js';

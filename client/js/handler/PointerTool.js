@@ -3,7 +3,7 @@
  * and double-click zoom are put aside (and given back as they were), the map container gets the tool's CSS
  * class and the tool's pointer listeners. Tools are Evented, so panels listen to what they draw.
  */
-import { Handler, Mixin } from 'leaflet';
+import { Handler, Mixin } from '../leaflet.js';
 
 export class PointerTool extends Handler {
   /**

@@ -4,7 +4,7 @@
  * (or click the first corner again) to close it. Escape cancels. Fires 'drawn' with {drawn} (see
  * RegionShapes.fromPixels; positions in FITS pixels) and 'end' when the tool is put down.
  */
-import { DomEvent, Polygon, Polyline } from 'leaflet';
+import { DomEvent, Polygon, Polyline } from '../leaflet.js';
 import { PointerTool } from './PointerTool.js';
 
 export const DRAW_SHAPES = ['circle', 'ellipse', 'box', 'polygon', 'line', 'point', 'text'];

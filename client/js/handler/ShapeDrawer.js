@@ -4,7 +4,7 @@
  * keys still move the view). Fires 'input' {a, b} while drawing and 'change' {a, b} once drawn, a and b being
  * LatLngs, and 'clear' when cleared.
  */
-import { CircleMarker, DivIcon, LatLng, LatLngBounds, Marker, Polyline, Rectangle } from 'leaflet';
+import { CircleMarker, DivIcon, LatLng, LatLngBounds, Marker, Polyline, Rectangle } from '../leaflet.js';
 import { PointerTool } from './PointerTool.js';
 
 const GRAB = 10; // screen pixels within which an end is grabbed

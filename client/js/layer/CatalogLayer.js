@@ -3,7 +3,7 @@
  * columns), sized by magnitude, drawn on a canvas so that tens of thousands stay fluid; a click shows the row.
  * Placed anew on every image opened.
  */
-import { Canvas, CircleMarker, FeatureGroup, Popup } from 'leaflet';
+import { Canvas, CircleMarker, FeatureGroup, Popup } from '../leaflet.js';
 import { SkyFrame } from '../wcs/SkyFrame.js';
 import { guessColumns, markerRadii, positions } from '../core/CatalogReader.js';
 import { formatSexagesimal } from '../wcs/coords.js';

@@ -4,7 +4,7 @@
  * centre on the sky, same sky length per screen pixel) when both images have a usable WCS, else through pixels.
  * The second image shows with its default render settings. Fires 'open' and 'modechange'.
  */
-import { CRS, Evented, Map as LeafletMap } from 'leaflet';
+import { CRS, Evented, Map as LeafletMap } from '../leaflet.js';
 import { BlinkControl } from '../control/BlinkControl.js';
 import { DisplaySettings } from '../core/DisplaySettings.js';
 import { ImageLayer } from './ImageLayer.js';

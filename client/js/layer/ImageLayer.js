@@ -4,7 +4,7 @@
  * floor(size / 2^k) pixels like the server's, and edge tiles, which the server crops, are shown at their
  * natural size instead of being stretched to a full tile.
  */
-import { TileLayer, Util } from 'leaflet';
+import { TileLayer, Util } from '../leaflet.js';
 
 export class ImageLayer extends TileLayer {
   /**

@@ -2,7 +2,7 @@
  * Region shapes on the image: the features of a ds9 file (parsed by the server) or drawn in the viewer, placed
  * through the image's WCS (see RegionShapes) and placed anew on every image opened.
  */
-import { DivIcon, FeatureGroup, LayerGroup, Marker, Polygon, Polyline } from 'leaflet';
+import { DivIcon, FeatureGroup, LayerGroup, Marker, Polygon, Polyline } from '../leaflet.js';
 import { SkyFrame } from '../wcs/SkyFrame.js';
 import { toPixels } from './RegionShapes.js';
 import { el } from '../core/dom.js';

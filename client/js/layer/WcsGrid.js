@@ -5,7 +5,7 @@
  * (latitudes) edges, where the viewer's controls leave the most room (labels under a control are left out), with
  * their value in data-value (degrees) and the crossing in data-x, data-y (map container pixels).
  */
-import { Layer } from 'leaflet';
+import { Layer } from '../leaflet.js';
 import { gridLabel, gridStep } from '../wcs/GridSpacing.js';
 import { el } from '../core/dom.js';
 import { frameOf } from '../wcs/frames.js';

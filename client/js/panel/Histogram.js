@@ -2,7 +2,7 @@
  * The histogram of a channel's values drawn on a canvas (log counts), with the two cuts as handles that can
  * be dragged. Fires 'input' {lo, hi} while dragging and 'change' {lo, hi} on release.
  */
-import { Evented } from 'leaflet';
+import { Evented } from '../leaflet.js';
 import { el } from '../core/dom.js';
 
 const GRAB = 8; // CSS pixels within which a handle is grabbed

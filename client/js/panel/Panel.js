@@ -1,5 +1,5 @@
 /** A side panel (a bottom sheet on narrow screens) with a title and a close button; subclasses fill `body`. */
-import { Evented } from 'leaflet';
+import { Evented } from '../leaflet.js';
 import { el } from '../core/dom.js';
 
 export class Panel extends Evented {

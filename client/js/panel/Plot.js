@@ -3,7 +3,7 @@
  * optional markers, and a hover read-out (a guide at the nearest sample and a line of text from `describe`).
  * Gaps (null or NaN values) break the lines. Fires 'hover' {index} and 'leave'.
  */
-import { Evented } from 'leaflet';
+import { Evented } from '../leaflet.js';
 import { el } from '../core/dom.js';
 
 const SVG = 'http://www.w3.org/2000/svg';

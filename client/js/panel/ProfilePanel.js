@@ -3,7 +3,7 @@
  * cube in its mix colour. Hovering the plot reads the values out and marks the point on the image; the
  * profile downloads as CSV.
  */
-import { CircleMarker } from 'leaflet';
+import { CircleMarker } from '../leaflet.js';
 import { PlotPanel } from './PlotPanel.js';
 import { ShapeDrawer } from '../handler/ShapeDrawer.js';
 import { channelColours } from '../core/channelColours.js';

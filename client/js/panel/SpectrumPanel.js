@@ -2,7 +2,7 @@
  * Spectrum of a cube: click a pixel and plot its value in every channel (the server's VAL), one point per
  * channel in the channel's mix colour, with a hover read-out and a CSV download. Only for cubes.
  */
-import { CircleMarker } from 'leaflet';
+import { CircleMarker } from '../leaflet.js';
 import { PlotPanel } from './PlotPanel.js';
 import { channelColours } from '../core/channelColours.js';
 import { formatValue } from '../control/CursorReadout.js';
