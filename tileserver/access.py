@@ -17,15 +17,25 @@ says who reads what:
 
 The most specific folder listed above a path decides; a path under no listed folder is nobody's. A user may list a
 folder they cannot read when a folder below it is theirs, so they can browse down to it.
+
+An address proves little (every local account is loopback; every pod of a cluster network is in its range), so
+with `proxy_secret_file` the proxy also proves itself with a shared secret (SECRET_HEADER) on every request; without
+it, nothing the request says about its user or client is believed.
+
+The rules are read once per server, by the process that starts the others (gunicorn's master, which forks the
+workers: they inherit them), and re-read there on SIGHUP; a bad file then leaves the last good rules in force.
 """
 
 from __future__ import annotations
 
 import configparser
+import hmac
 import ipaddress
 import json
+import logging
 import re
-from collections.abc import Mapping
+from urllib.parse import parse_qs
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +48,11 @@ ANYONE = "*"
 AUTHENTICATED = "+"
 USER_KEY = "tileserver.user"  # the ASGI scope entry holding the authenticated user name (None: anonymous)
 MAX_USER_LENGTH = 256
+SECRET_HEADER = b"x-tileserver-proxy-secret"
+MIN_SECRET_LENGTH = 16
+_NAME_SELECTOR = re.compile(r"\[[^\]/]*\]$")  # an extension selector at the end of a FIF value: file.fits[SCI]
+
+log = logging.getLogger("tileserver")
 _NAME = re.compile(r"[^\s,@*+#;]+")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -127,6 +142,55 @@ def load_rules(path: Path) -> Rules:
     return Rules(folders, groups)
 
 
+class RuleBook:
+    """The access rules in force for one access file, shared by everything in the process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rules = load_rules(path)  # a broken file at start-up stops the start
+
+    def reload(self) -> bool:
+        """Re-read the file; on any mistake, log it and keep the rules in force (a typo must not stop a server)."""
+        try:
+            rules = load_rules(self.path)
+        except SettingError as e:
+            log.error("access rules not reloaded, the previous ones stay in force: %s", e)
+            return False
+        self.rules = rules  # one reference swapped: a request sees the old rules or the new, never a mix
+        log.info("access rules reloaded from %s: %d folders, %d groups", self.path, len(rules.folders),
+                 len(rules.groups))
+        return True
+
+
+_books: dict[Path, RuleBook] = {}
+
+
+def rulebook(path: Path) -> RuleBook:
+    """This process's rules for `path`: read on first use, then the same object, inherited by forked workers."""
+    if path not in _books:
+        _books[path] = RuleBook(path)
+    return _books[path]
+
+
+def reload_all() -> None:
+    for book in list(_books.values()):
+        book.reload()
+
+
+def read_secret(path: str) -> bytes:
+    """The proxy secret held in `path` (b"" for none); a missing, unreadable or weak one is a SettingError."""
+    if not path:
+        return b""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise SettingError(f"setting proxy_secret_file: {path!r} cannot be read") from None
+    if len(text) < MIN_SECRET_LENGTH or not text.isascii() or not text.isprintable() or " " in text:
+        raise SettingError(f"setting proxy_secret_file: {path!r} must hold one word of at least "
+                           f"{MIN_SECRET_LENGTH} printable characters (e.g. from openssl rand -hex 32)")
+    return text.encode()
+
+
 def _names(value: str) -> list[str]:
     return [v for v in re.split(r"[\s,]+", value.strip()) if v]
 
@@ -158,25 +222,36 @@ class ProxyMiddleware:
     """Believes what a trusted proxy says about a request: the client's address and scheme (X-Forwarded-For and
     -Proto) and, when `user_header` is given, the authenticated user. Must wrap everything else.
 
-    With `private` (access control on), responses are marked private: a shared cache (nginx's proxy_cache) must not
-    hand one user's tiles to another."""
+    With `secret`, a proxy is trusted only when it sends that secret too (SECRET_HEADER), which is then removed
+    from the request. With `public` (access control on: whether anyone, anonymous included, may read an image),
+    responses are marked private unless anyone may see them: a shared cache (nginx's proxy_cache) must not hand
+    one user's tiles to another, but may keep the tiles of folders open to everyone."""
 
-    def __init__(self, app: Any, trusted_proxies: str, user_header: str = "", private: bool = False) -> None:
+    def __init__(self, app: Any, trusted_proxies: str, user_header: str = "",
+                 public: Callable[[str], bool] | None = None, secret: bytes = b"") -> None:
         self.networks = parse_networks(trusted_proxies)
         self.header = user_header.strip().lower().encode("latin-1")
-        self.private = private
+        self.public = public
+        self.secret = secret
+        self.direct = app
         hosts = [str(net) for net in self.networks]
         # uvicorn's own handling of X-Forwarded-*, on the addresses we trust (it checks the peer again itself).
-        self.app = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
+        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
+            await self.direct(scope, receive, send)
             return
+        sent = [v for k, v in scope["headers"] if k == SECRET_HEADER]
+        if sent:  # never seen by the routes, nor logged
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != SECRET_HEADER]}
+        proven = not self.secret or (len(sent) == 1 and hmac.compare_digest(sent[0], self.secret))
         peer = scope.get("client")
-        trusted = is_trusted(peer[0] if peer else None, self.networks)
+        trusted = proven and is_trusted(peer[0] if peer else None, self.networks)
         scope[USER_KEY] = self._user(scope) if trusted and self.header else None
-        await self.app(scope, receive, _privately(send) if self.private else send)
+        if self.public is not None and not self._public(scope):
+            send = _privately(send)
+        await (self.proxied if trusted else self.direct)(scope, receive, send)
 
     def _user(self, scope: dict[str, Any]) -> str | None:
         values = [v for k, v in scope["headers"] if k == self.header]
@@ -186,6 +261,15 @@ class ProxyMiddleware:
         if not name or len(name) > MAX_USER_LENGTH or not name.isprintable():
             return None
         return name
+
+    def _public(self, scope: dict[str, Any]) -> bool:
+        """Whether anyone may see the answer: an anonymous request sees nothing more, and an image (FIF) of a
+        folder open to everyone is the same for all."""
+        if scope[USER_KEY] is None:
+            return True
+        assert self.public is not None
+        images = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("FIF", [])
+        return len(images) == 1 and self.public(_NAME_SELECTOR.sub("", images[0]))
 
 
 def _privately(send: Any) -> Any:

@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
        "access"),
     _s("trusted_proxies", str, "127.0.0.1, ::1", "Comma-separated addresses or networks (CIDR) of the reverse "
        "proxies whose X-Forwarded-For, X-Forwarded-Proto and user header are believed.", "access"),
+    _s("proxy_secret_file", str, "", "File holding the secret the reverse proxy sends in X-Tileserver-Proxy-Secret; "
+       "set, a request is believed about its user and client only when it carries it. Required with access_file.",
+       "access"),
     # cluster mode (several nodes; empty: the embedded default, one machine)
     _s("store_url", str, "", "Object store of published pyramids, s3://bucket/prefix (endpoint and credentials the "
        "AWS way: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); the disk cache becomes its read-through tier.", "cluster"),
@@ -268,9 +271,16 @@ def check(settings: Settings) -> Settings:
     if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
         raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
     _check_cluster(settings)
+    if settings.proxy_secret_file:
+        changes["proxy_secret_file"] = str(Path(settings.proxy_secret_file).expanduser().resolve())
+        access.read_secret(changes["proxy_secret_file"])
     if settings.access_file:
         changes["access_file"] = str(Path(settings.access_file).expanduser().resolve())
-        access.load_rules(Path(changes["access_file"]))  # a broken access file stops the start, not some request
+        # A broken access file stops the start, not some request. Read once: workers inherit the rules.
+        access.rulebook(Path(changes["access_file"]))
+        if not settings.proxy_secret_file:
+            raise SettingError("setting access_file: needs proxy_secret_file, the secret the proxy sends, without "
+                               "which any local process could name itself any user")
     return dataclasses.replace(settings, **changes)
 
 

@@ -20,7 +20,7 @@ from .display import encode, render, stats
 from .store import pyramid
 from .config import Settings
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
-from .errors import InvalidParameter, Overloaded, TooLarge
+from .errors import InvalidParameter, Overloaded, TileServerError, TooLarge
 from .images import open_image
 from .iip import Query, Render
 from .store.progress import ProgressBoard
@@ -74,12 +74,17 @@ class Engine:
         self.listeners: list[Callable[[str, str, BuildState], None]] = []
         # Every build publishes its progress on disk, where the websockets of every worker read it.
         self.board = ProgressBoard(Path(settings.cache_dir) / "progress")
-        self.rules = access.load_rules(Path(settings.access_file)) if settings.access_file else None
+        self._rulebook = access.rulebook(Path(settings.access_file)) if settings.access_file else None
         self.listeners.append(lambda key, image, state: self.board.report(key, image, state.stage, state.fraction))
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
             __version__)).encode()).hexdigest()[:8]
+
+    @property
+    def rules(self) -> access.Rules | None:
+        """The access rules in force, which a reload may replace; None when access control is off."""
+        return None if self._rulebook is None else self._rulebook.rules
 
     # -- opening -------------------------------------------------------------------------------------------------
 
@@ -89,6 +94,15 @@ class Engine:
 
     def locate(self, fif: str, user: str | None = None) -> Path:
         return datapath.resolve(self.data_dir, fif, grant=self.grant(user))
+
+    def anyone_may_read(self, fif: str) -> bool:
+        """Whether an anonymous user may read fif (as written and as resolved): its answers may then be cached by
+        shared caches."""
+        try:
+            self.locate(fif, None)
+        except TileServerError:
+            return False
+        return True
 
     def authorize(self, fif: str, user: str | None) -> None:
         """Raise unless `user` may read fif. For callers that answer from a cache without calling locate()."""

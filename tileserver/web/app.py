@@ -135,7 +135,8 @@ def create_app(settings: config.Settings) -> Starlette:
         # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.
         Middleware(access.HeaderLimit, max_bytes=settings.max_request_header_bytes),
         Middleware(access.ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
-                   private=bool(settings.access_file)),
+                   public=engine.anyone_may_read if settings.access_file else None,
+                   secret=access.read_secret(settings.proxy_secret_file)),
         Middleware(PrefixedPaths), Middleware(status.CountRequests, monitor=monitor)]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
