@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -19,6 +20,14 @@ def resolve(tmp_path: Path, cli=None, env=None, file_text: str | None = None) ->
     conf.write_text(file_text or "")
     base = {"cache_dir": str(tmp_path / "cache")}
     return config.resolve({**base, **(cli or {})}, environ=env or {}, config_file=conf)
+
+
+def test_settings_class_follows_the_table():
+    """The written-out Settings class and the SETTINGS table name the same fields, in order, with the same types
+    and defaults: the table drives the CLI, the file, the environment and the docs; the class is what code types."""
+    fields = dataclasses.fields(config.Settings)
+    assert [(f.name, f.type) for f in fields] == [(s.name, s.type.__name__) for s in config.SETTINGS]
+    assert [f.default for f in fields] == [s.default for s in config.SETTINGS]
 
 
 def test_defaults(tmp_path):

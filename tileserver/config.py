@@ -37,7 +37,6 @@ class Setting:
     section: str
     min: float | None = None
     max: float | None = None
-    choices: tuple[str, ...] | None = None
     short: str | None = None
     cli: bool = True  # False for settings only meaningful in a file or the environment
 
@@ -151,10 +150,82 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
 
-Settings = dataclasses.make_dataclass(
-    "Settings", [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS], frozen=True
-)
-Settings.__doc__ = "The checked settings of one server instance (immutable)."
+
+
+def _default(name: str) -> Any:
+    return SETTINGS_BY_NAME[name].default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked settings of one server instance (immutable).
+
+    Written out so type checkers see every field; the names, types and order follow SETTINGS, which alone holds
+    the defaults and the help (tests/test_config.py checks that the two agree).
+    """
+
+    # server
+    host: str = _default("host")
+    port: int = _default("port")
+    root_path: str = _default("root_path")
+    access_log: bool = _default("access_log")
+    reload: bool = _default("reload")
+    workers: int = _default("workers")
+    graceful_timeout: float = _default("graceful_timeout")
+    max_requests: int = _default("max_requests")
+    max_requests_jitter: int = _default("max_requests_jitter")
+    cors_origins: str = _default("cors_origins")
+    admin_pages: bool = _default("admin_pages")
+    admin_allow: str = _default("admin_allow")
+    # image
+    brightness: float = _default("brightness")
+    contrast: float = _default("contrast")
+    color_saturation: float = _default("color_saturation")
+    gamma: float = _default("gamma")
+    quality: int = _default("quality")
+    tile_size: int = _default("tile_size")
+    # paths
+    api_path: str = _default("api_path")
+    data_dir: str = _default("data_dir")
+    extra_dir: str = _default("extra_dir")
+    client_dir: str = _default("client_dir")
+    template_dir: str = _default("template_dir")
+    doc_dir: str = _default("doc_dir")
+    doc_path: str = _default("doc_path")
+    max_region_tile_count: int = _default("max_region_tile_count")
+    max_image_pixels: int = _default("max_image_pixels")
+    max_profile_length: int = _default("max_profile_length")
+    max_query_length: int = _default("max_query_length")
+    max_fits_header_bytes: int = _default("max_fits_header_bytes")
+    max_request_header_bytes: int = _default("max_request_header_bytes")
+    default_image: str = _default("default_image")
+    no_browser: bool = _default("no_browser")
+    # engine
+    thread_count: int = _default("thread_count")
+    max_concurrent_builds: int = _default("max_concurrent_builds")
+    # cache
+    cache_dir: str = _default("cache_dir")
+    clear_cache: bool = _default("clear_cache")
+    max_cache_image_count: int = _default("max_cache_image_count")
+    max_cache_bytes: int = _default("max_cache_bytes")
+    max_cache_tile_count: int = _default("max_cache_tile_count")
+    max_cache_tile_bytes: int = _default("max_cache_tile_bytes")
+    max_open_files: int = _default("max_open_files")
+    # websocket
+    ws_heartbeat_interval: float = _default("ws_heartbeat_interval")
+    ws_idle_timeout: float = _default("ws_idle_timeout")
+    ws_max_message_bytes: int = _default("ws_max_message_bytes")
+    ws_max_subscriptions: int = _default("ws_max_subscriptions")
+    ws_max_messages_per_second: float = _default("ws_max_messages_per_second")
+    ws_watch_interval: float = _default("ws_watch_interval")
+    # access
+    access_file: str = _default("access_file")
+    user_header: str = _default("user_header")
+    trusted_proxies: str = _default("trusted_proxies")
+    # cluster
+    store_url: str = _default("store_url")
+    dask_scheduler: str = _default("dask_scheduler")
+    redis_url: str = _default("redis_url")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -186,8 +257,6 @@ def parse_value(setting: Setting, raw: Any) -> Any:
         raise SettingError(
             f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to {_fmt(setting.max)})"
         )
-    if setting.choices and value not in setting.choices:
-        raise SettingError(f"setting {setting.name}: {raw!r} is not one of {', '.join(setting.choices)}")
     return value
 
 

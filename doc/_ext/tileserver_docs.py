@@ -96,8 +96,6 @@ def default_text(setting: config.Setting) -> str:
 
 def range_text(setting: config.Setting) -> str:
     in_bytes = "bytes" in setting.name
-    if setting.choices:
-        return "one of " + ", ".join(f"``{c}``" for c in setting.choices)
     if setting.min is not None and setting.max is not None:
         return f"{_number(setting.min, in_bytes)} to {_number(setting.max, in_bytes)}"
     if setting.min is not None:
