@@ -26,7 +26,8 @@ def test_settings_class_follows_the_table():
     """The written-out Settings class and the SETTINGS table name the same fields, in order, with the same types
     and defaults: the table drives the CLI, the file, the environment and the docs; the class is what code types."""
     fields = dataclasses.fields(config.Settings)
-    assert [(f.name, f.type) for f in fields] == [(s.name, s.type.__name__) for s in config.SETTINGS]
+    table = [f"{s.name}: {s.type.__name__}" for s in config.SETTINGS]
+    assert [f"{f.name}: {f.type}" for f in fields] == table, "config.Settings must list every SETTINGS row, in order"
     assert [f.default for f in fields] == [s.default for s in config.SETTINGS]
 
 

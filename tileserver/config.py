@@ -222,6 +222,7 @@ class Settings:
     access_file: str = _default("access_file")
     user_header: str = _default("user_header")
     trusted_proxies: str = _default("trusted_proxies")
+    proxy_secret_file: str = _default("proxy_secret_file")
     # cluster
     store_url: str = _default("store_url")
     dask_scheduler: str = _default("dask_scheduler")
