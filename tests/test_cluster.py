@@ -1,22 +1,31 @@
 """Cluster mode on real engines: `tileserver cluster up` starts redis-server, SeaweedFS, a Dask scheduler with two
-workers, three nodes and nginx on loopback; the tests drive it through nginx and break its parts for real (kill -9,
-restarts). One cluster for the whole module; tests that break something restore it, or come last."""
+workers, three nodes and nginx on loopback; the tests drive it through nginx and the nodes, and break its parts for
+real (kill -9, restarts, a full disk). One cluster for the module: a test that breaks a part restores it, and the
+test that kills a node comes last."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from conftest import free_port, wait_for
 from proxies import write_image
+from websockets.sync.client import connect
 
 from tileserver import config
-from tileserver.cluster import services
+from tileserver.cluster import launcher, services
+from tileserver.cluster.bus import RedisBus
+from tileserver.diskcache import DiskCache
 from tileserver.errors import SettingError
 
 pytestmark = pytest.mark.proxy
@@ -30,8 +39,36 @@ def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
                           timeout=timeout, env=env, check=False)
 
 
+class Cluster:
+    def __init__(self, info: dict[str, Any], state: Path, data: Path) -> None:
+        self.info, self.state, self.data = info, state, data
+        self.url = info["url"]
+        self.nodes = info["nodes"]
+        self.saved = launcher.load(state)
+        self.bus = RedisBus(info["redis"])
+
+    def store(self) -> Any:
+        return services.s3_client(self.saved.env)
+
+    def objects(self) -> dict[str, str]:
+        listing = self.store().list_objects_v2(Bucket=services.BUCKET)
+        return {o["Key"]: o["ETag"] for o in listing.get("Contents", [])}
+
+    def key_of(self, name: str) -> str:
+        return httpx.get(self.nodes[1] + "/api", params={"FIF": name, "INFO": ""}, timeout=120).json()["cache_tag"]
+
+    def replace_pid(self, name: str, old: int | None, new: int) -> None:
+        """Keep cluster.json naming what runs, so that `cluster down` stops a restarted service too."""
+        saved = launcher.load(self.state)
+        if isinstance(saved.pids[name], list):
+            saved.pids[name] = [p for p in saved.pids[name] if p != old] + [new]
+        else:
+            saved.pids[name] = new
+        launcher.save(self.state, saved)
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("cluster")
     for i, name in enumerate(IMAGES):
         write_image(folder / "data" / name, 300, 200, seed=i)
@@ -40,27 +77,191 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                      "--nodes", "3", "--workers", "2")
     assert result.returncode == 0, result.stderr + "".join(
         p.read_text(errors="replace")[-2000:] for p in sorted((state / "logs").glob("*.log")))
-    info = json.loads(result.stdout.strip().splitlines()[-1])
-    info["state"] = state
-    info["data"] = folder / "data"
-    info["env"] = json.loads((state / "cluster.json").read_text())["env"]
-    yield info
+    yield Cluster(json.loads(result.stdout.strip().splitlines()[-1]), state, folder / "data")
     result = run_cli("cluster", "down", "--state-dir", str(state))
     assert result.returncode == 0, result.stderr
 
 
-def pids(info: dict) -> list[int]:
+def pids(info: dict[str, Any]) -> list[int]:
     p = info["pids"]
     return [*p["nodes"], *p["workers"], p["redis"], p["store"], p["scheduler"], p["nginx"]]
 
 
-def test_cluster_up_starts_every_engine(cluster: dict) -> None:
-    assert set(cluster) >= {"url", "nodes", "redis", "store", "scheduler", "dashboard", "pids"}
-    assert len(cluster["nodes"]) == 3 and len(cluster["pids"]["workers"]) == 2
-    assert all(services.alive(pid) for pid in pids(cluster))
-    response = httpx.get(cluster["url"] + "/api", params={"FIF": IMAGES[0], "JTL": "0,0"}, timeout=60)
+def tile(base: str, name: str, z: int, i: int, **extra: str) -> httpx.Response:
+    return httpx.get(base + "/api", params={"FIF": name, "JTL": f"{z},{i}", **extra}, timeout=120)
+
+
+def status(node: str) -> dict[str, Any]:
+    return httpx.get(node + "/status.json", timeout=30).json()["cluster"]
+
+
+def test_cluster_up_starts_every_engine(cluster: Cluster) -> None:
+    info = cluster.info
+    assert set(info) == {"url", "nodes", "redis", "store", "scheduler", "dashboard", "pids"}
+    assert len(info["nodes"]) == 3 and len(info["pids"]["workers"]) == 2
+    assert all(services.alive(pid) for pid in pids(info))
+    response = tile(cluster.url, IMAGES[0], 0, 0)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
-    assert httpx.get(cluster["dashboard"], timeout=10).status_code == 200
+    assert httpx.get(info["dashboard"], timeout=10).status_code == 200
+
+
+def test_one_build_cluster_wide_then_served_from_the_store(cluster: Cluster) -> None:
+    name = IMAGES[1]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(
+        httpx.get(n + "/api", params={"FIF": name, "INFO": ""}, timeout=120).status_code)) for n in cluster.nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200, 200]
+    key = cluster.key_of(name)
+    assert cluster.bus.counter("published:" + key) == 1
+    assert f"pyramids/{key}/manifest.json" in cluster.objects()
+    # Each node's disk cache is a read-through tier: one GET for a tile the first time, none after.
+    node = cluster.nodes[2]
+    before = status(node)["fetched_tiles"]
+    first = tile(node, name, 1, 0)
+    assert first.status_code == 200 and status(node)["fetched_tiles"] == before + 1
+    again = tile(node, name, 1, 0, CNT="1.5")  # another rendering: not from the memory cache of encoded tiles
+    assert again.status_code == 200 and status(node)["fetched_tiles"] == before + 1
+
+
+def test_status_shows_the_cluster(cluster: Cluster) -> None:
+    c = status(cluster.nodes[0])
+    assert c["store"]["ok"] and c["redis"]["ok"] and c["scheduler"]["ok"]
+    assert len(c["scheduler"]["workers"]) == 2
+    assert {n["node"].rsplit(":", 1)[1] for n in c["nodes"]} == {u.rsplit(":", 1)[1] for u in cluster.nodes}
+    page = httpx.get(cluster.nodes[0] + "/status", timeout=30).text
+    assert "Dask dashboard" in page and cluster.info["dashboard"] in page
+
+
+def watch(url: str, name: str, messages: list[dict[str, Any]], done: threading.Event) -> None:
+    ws_url = url.replace("http://", "ws://") + "/ws"
+    with connect(ws_url, open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "subscribe", "image": name}))
+        while not done.is_set():
+            message = json.loads(ws.recv(timeout=180))
+            messages.append(message)
+            if message["type"] in ("ready", "error"):
+                done.set()
+
+
+def test_a_worker_killed_mid_build_is_replaced_once(cluster: Cluster) -> None:
+    from distributed import Client
+
+    name = "big.fits"
+    write_image(cluster.data / name, 4096, 4096, seed=7)
+    messages: list[dict[str, Any]] = []
+    done = threading.Event()
+    watcher = threading.Thread(target=watch, args=(cluster.url, name, messages, done))
+    watcher.start()
+    with Client(cluster.info["scheduler"], timeout=30) as client:
+        def building() -> tuple[str, int] | None:
+            for address, keys in client.processing().items():
+                if any(str(k).startswith("build-") for k in keys) and any(m["type"] == "progress" for m in messages):
+                    return address, client.run(os.getpid, workers=[address])[address]
+            return None
+
+        _, pid = wait_for(building, "a worker building the image", timeout=120)
+        os.kill(pid, signal.SIGKILL)
+        seen = len(messages)
+        watcher.join(240)
+        assert done.is_set() and messages[-1]["type"] == "ready", messages[-3:]
+        assert any(m["type"] == "progress" for m in messages[seen:]), "no progress after the worker died"
+        key = messages[-1]["info"]["cache_tag"]
+        assert cluster.bus.counter("published:" + key) == 1
+        # Back to two workers for the tests that follow.
+        new = services.start_worker(cluster.state, 9, cluster.info["scheduler"], launcher.node_env(
+            cluster.saved.env, cluster.info["redis"], cluster.info["store"], cluster.info["scheduler"]))
+        cluster.replace_pid("workers", pid, new)
+        wait_for(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) == 2, "the new worker", timeout=60)
+    assert tile(cluster.url, name, 0, 0).status_code == 200
+
+
+def test_redis_restarted_nodes_reconnect(cluster: Cluster) -> None:
+    port = urllib.parse.urlsplit(cluster.info["redis"]).port
+    old = launcher.load(cluster.state).pids["redis"]
+    os.killpg(old, signal.SIGKILL)
+    wait_for(lambda: not services.alive(old), "redis-server to die")
+    assert not status(cluster.nodes[1])["redis"]["ok"]
+    assert tile(cluster.url, IMAGES[0], 1, 0).status_code == 200  # serving never needed Redis
+    new = services.start_redis(cluster.state, port)
+    cluster.replace_pid("redis", old, new)
+    name = "after-restart.fits"
+    write_image(cluster.data / name, 2500, 2500, seed=11)
+    messages: list[dict[str, Any]] = []
+    done = threading.Event()
+    watch(cluster.url, name, messages, done)
+    assert messages[-1]["type"] == "ready"
+    assert any(m["type"] == "progress" for m in messages), messages
+    assert status(cluster.nodes[1])["redis"]["ok"]
+
+
+def test_store_unreachable_503_while_the_tier_serves(cluster: Cluster) -> None:
+    node = cluster.nodes[1]
+    assert tile(node, IMAGES[2], 1, 0).status_code == 200  # now in node 1's tier
+    saved = launcher.load(cluster.state)
+    os.killpg(saved.pids["store"], signal.SIGKILL)
+    wait_for(lambda: not services.alive(saved.pids["store"]), "the store to die")
+    try:
+        assert tile(node, IMAGES[2], 1, 0, CNT="2").status_code == 200  # from the local tier
+        for response in (tile(node, IMAGES[3], 0, 0), tile(node, IMAGES[2], 1, 1)):
+            assert response.status_code == 503 and response.headers["retry-after"]
+            assert "store" in response.json()["detail"][0]["msg"]
+        assert not status(node)["store"]["ok"]
+    finally:
+        key, secret = saved.env["AWS_ACCESS_KEY_ID"], saved.env["AWS_SECRET_ACCESS_KEY"]
+        new = services.start_store(cluster.state, saved.ports["store"], key, secret)
+        cluster.replace_pid("store", saved.pids["store"], new)
+    assert tile(node, IMAGES[3], 0, 0).status_code == 200
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (as in CI)")
+def test_a_full_disk_shrinks_the_tier(cluster: Cluster) -> None:
+    names = [f"wide{i}.fits" for i in range(2)]
+    for i, name in enumerate(names):
+        write_image(cluster.data / name, 900, 900, seed=20 + i)  # 3.2 MB of float32 each, with its levels
+    cache = cluster.state / "nodes" / "node9" / "cache"
+    cache.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(cache)], check=True)
+    env = launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"],
+                            cluster.info["scheduler"])
+    port = free_port()
+    pid = services.start_node(cluster.state, 9, port, str(cluster.data), env)
+    node = f"http://127.0.0.1:{port}"
+    objects = cluster.objects()
+    try:
+        for name in names:
+            for i in range(16):
+                here, there = tile(node, name, 2, i), tile(cluster.nodes[1], name, 2, i)
+                assert here.status_code == there.status_code == 200
+                assert here.content == there.content  # nothing torn
+        held = {e.manifest["image"]["name"] for e in DiskCache(cache, 100, 2**40).list()}
+        assert held == {names[1]}  # the older image left the tier to make room
+    finally:
+        os.killpg(pid, signal.SIGKILL)
+        wait_for(lambda: not services.alive(pid), "the node to stop")
+        subprocess.run(["umount", "-l", str(cache)], check=False)
+    assert cluster.objects() == {**objects, **{k: v for k, v in cluster.objects().items() if k not in objects}}
+    assert all(cluster.objects()[k] == v for k, v in objects.items())  # the store untouched
+
+
+def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
+    for name in IMAGES:
+        assert tile(cluster.url, name, 1, 0).status_code == 200
+    keys = [cluster.key_of(name) for name in IMAGES]
+    published = [cluster.bus.counter("published:" + key) for key in keys]
+    objects = cluster.objects()
+    victim = cluster.info["pids"]["nodes"][0]
+    os.killpg(victim, signal.SIGKILL)
+    wait_for(lambda: not services.alive(victim), "the node to die")
+    for name in IMAGES:
+        for i in range(2):
+            assert tile(cluster.url, name, 1, i, CNT="3").status_code == 200
+    # No rebuild: nothing published again, the store as it was.
+    assert [cluster.bus.counter("published:" + key) for key in keys] == published
+    assert cluster.objects() == objects
 
 
 def test_cluster_down_stops_it_all(tmp_path: Path) -> None:
@@ -79,7 +280,7 @@ def test_cluster_down_stops_it_all(tmp_path: Path) -> None:
     assert again.returncode == 2 and "no running cluster" in again.stderr
 
 
-@pytest.mark.parametrize("name, value", [
+@pytest.mark.parametrize(("name", "value"), [
     ("store_url", "http://bucket/x"), ("store_url", "s3:///prefix"), ("redis_url", "localhost:6379"),
     ("dask_scheduler", "127.0.0.1:8786"), ("dask_scheduler", "tcp://127.0.0.1:8786"),  # the last: no store_url
 ])

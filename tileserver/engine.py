@@ -76,6 +76,9 @@ class Engine:
         self.board = ProgressBoard(Path(settings.cache_dir) / "progress")
         self._rulebook = access.rulebook(Path(settings.access_file)) if settings.access_file else None
         self.listeners.append(lambda key, image, state: self.board.report(key, image, state.stage, state.fraction))
+        # Cluster mode (cluster.node.attach) replaces these: entries from the store's tier, misses to the store.
+        self.cluster: Any = None
+        self.opener: Callable[[Any], CheckedPyramid] = CheckedPyramid
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
@@ -128,7 +131,8 @@ class Engine:
         if image is not None:
             return image
         # A corrupt entry opens as None (and is rebuilt); opening under the entry's lock keeps eviction away.
-        pyr = self.cache.open(key, CheckedPyramid) or self._build(path, query, key)
+        pyr = self.cache.open(key, self.opener) or (
+            self.cluster.open(path, query, key) if self.cluster else self._build(path, query, key))
         image = Image(key, self._display_name(query), pyr, pyr.manifest)
         image.default_cuts = self._default_cuts(image)
         with self._lock:

@@ -42,6 +42,12 @@ class Overloaded(TileServerError):
     kind = "overloaded"
 
 
+class StoreUnavailable(Overloaded):
+    """Cluster mode: the pyramid store (or the build cluster) does not answer; like overload, it passes."""
+
+    kind = "unavailable"
+
+
 class CacheFull(TileServerError):
     kind = "insufficient_storage"
 

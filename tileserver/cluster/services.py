@@ -23,6 +23,10 @@ BUCKET = "tileserver"
 START_TIMEOUT = 60.0  # seconds a service is given to answer (SeaweedFS takes a few on a busy machine)
 RUN_AS = "www-data"  # nginx's workers drop to this user when started as root
 
+# The services this process started: held so that they are reaped when they exit (no zombies while we run), and
+# never garbage-collected while running (which Python reports as a leak).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -60,6 +64,7 @@ def spawn(state: Path, name: str, command: list[str], env: dict[str, str] | None
     with open(logs / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, cwd=state, start_new_session=True)
+    _children[proc.pid] = proc
     return proc.pid
 
 
@@ -78,6 +83,10 @@ def wait_until(ready: Callable[[], bool], what: str, state: Path, pid: int, log:
 
 def alive(pid: int) -> bool:
     """Whether pid runs (a zombie does not count: it has exited, only its parent has not reaped it yet)."""
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        del _children[pid]
+        return False
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"

@@ -258,7 +258,8 @@ class DiskCache:
         try:
             tmp.mkdir(parents=True)
             manifest = build(tmp)
-            write_checksums(tmp, manifest)
+            if not (tmp / CHECKSUMS).exists():  # a tier entry (cluster mode) brings its published checksums
+                write_checksums(tmp, manifest)
             manifest.update(key=key, created=time.time(), build_id=uuid.uuid4().hex)
             manifest["checksums"] = {"name": CHECKSUMS, "bytes": os.path.getsize(tmp / CHECKSUMS)}
             with open(tmp / MANIFEST, "w", encoding="utf-8") as f:

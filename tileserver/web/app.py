@@ -111,6 +111,10 @@ def create_app(settings: config.Settings) -> Starlette:
     # doc_dir names the manual actually served ("" for none): the viewer links to it only then.
     settings = dataclasses.replace(settings, doc_dir=str(manual_dir(settings) or ""))
     engine = Engine(settings)
+    if settings.store_url:
+        from .cluster.node import attach
+
+        attach(engine, settings)
     client_dir = Path(settings.client_dir) if settings.client_dir else share_dir("client")
     template_dir = Path(settings.template_dir) if settings.template_dir else share_dir("templates")
     templates = Jinja2Templates(directory=str(template_dir))

@@ -236,6 +236,7 @@ class Monitor:
                 } for e in entries],
             },
             "builds": self.builds(),
+            "cluster": self.engine.cluster.status() if self.engine.cluster else None,
         }
 
     def allowed(self, host: str | None) -> bool:
@@ -399,5 +400,33 @@ Memory cache hit rate: {rate}. Updated {when(snap["time"])}; machine-readable:
 {_table(("image", "stage", "progress", "worker"), builds, "None.")}
 <h2>Disk cache: {disk["images"]} image{"" if disk["images"] == 1 else "s"}, {_size(disk["bytes"])}</h2>
 {_table(("image", "size", "last use", "tile requests"), entries, "Empty.")}
-</body></html>
+{_cluster_section(snap["cluster"]) if snap.get("cluster") else ""}</body></html>
+"""
+
+
+def _health(part: dict[str, Any] | None) -> str:
+    if not part:
+        return "not configured"
+    return "up" if part.get("ok") else "DOWN: " + str(part.get("error", "no answer"))
+
+
+def _cluster_section(c: dict[str, Any]) -> str:
+    """The cluster as seen from this node; the Dask dashboard is the live view of workers and tasks."""
+    scheduler = c["scheduler"] or {}
+    link = scheduler.get("dashboard")
+    dashboard = f' (<a href="{html.escape(link)}">Dask dashboard</a>)' if link else ""
+    nodes = [(n.get("node", ""), n.get("pid", ""), n.get("images", ""), f"{time.time() - n.get('time', 0):.0f} s ago")
+             for n in c["nodes"]]
+    workers = [(w["name"], w["address"], w["threads"], _size(w["memory"] or 0)) for w in scheduler.get("workers", [])]
+    builds = [(b.get("image", ""), b.get("stage", ""), f"{100 * float(b.get('fraction', 0)):.0f} %", b.get("pid", ""))
+              for b in c["builds"]]
+    return f"""<h2>Cluster</h2>
+<p>This node: {html.escape(c["node"])}. Store {html.escape(c["store"]["url"])}: {html.escape(_health(c["store"]))}.
+Redis: {html.escape(_health(c["redis"]))}. Dask scheduler: {html.escape(_health(scheduler or None))}{dashboard}.</p>
+<h3>Nodes</h3>
+{_table(("node", "pid", "images in its tier", "last heartbeat"), nodes, "No node has registered (no Redis?).")}
+<h3>Dask workers</h3>
+{_table(("name", "address", "threads", "memory limit"), workers, "No worker.")}
+<h3>Builds in flight</h3>
+{_table(("image", "stage", "progress", "worker"), builds, "None.")}
 """
