@@ -25,8 +25,8 @@ from websockets.sync.client import connect
 from tileserver import config
 from tileserver.cluster import launcher, services
 from tileserver.cluster.bus import RedisBus
-from tileserver.diskcache import DiskCache
 from tileserver.errors import SettingError
+from tileserver.store.diskcache import DiskCache
 
 pytestmark = pytest.mark.proxy
 

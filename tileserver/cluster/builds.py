@@ -53,7 +53,7 @@ def _scratch() -> Path:
 
 def build_task(job: BuildJob) -> dict[str, Any]:
     """Run on a Dask worker: the published manifest of job.key, building and publishing it first if needed."""
-    from .. import protocol
+    from .. import iip as protocol
     from ..engine import Engine
     from ..errors import ImageNotFound
     from ..store.objectstore import ObjectStore

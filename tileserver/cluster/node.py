@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..diskcache import CheckedPyramid, DiskCache, Entry
 from ..errors import CacheFull, StoreUnavailable
+from ..store.diskcache import CheckedPyramid, DiskCache, Entry
 from ..store.objectstore import ObjectStore
 from . import builds
 from .bus import RedisBus
@@ -26,7 +26,7 @@ from .tier import TIER, TieredPyramid, materialize
 
 if TYPE_CHECKING:
     from ..engine import Engine
-    from ..protocol import Query
+    from ..iip import Query
 
 log = logging.getLogger("tileserver.cluster")
 

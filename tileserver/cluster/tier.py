@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..diskcache import CHECKSUMS, CheckedPyramid, Entry, tile_checksum
 from ..errors import StoreUnavailable
-from ..pyramid import CorruptEntry
+from ..store.diskcache import CHECKSUMS, CheckedPyramid, Entry, tile_checksum
 from ..store.objectstore import ObjectStore
+from ..store.pyramid import CorruptEntry
 
 log = logging.getLogger("tileserver.cluster")
 

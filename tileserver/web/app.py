@@ -112,7 +112,7 @@ def create_app(settings: config.Settings) -> Starlette:
     settings = dataclasses.replace(settings, doc_dir=str(manual_dir(settings) or ""))
     engine = Engine(settings)
     if settings.store_url:
-        from .cluster.node import attach
+        from ..cluster.node import attach
 
         attach(engine, settings)
     client_dir = Path(settings.client_dir) if settings.client_dir else share_dir("client")
