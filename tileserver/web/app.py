@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import access, config, errors
 from ..engine import Engine
-from . import api, overlays, status, ws
+from . import api, hips, overlays, status, ws
 
 log = logging.getLogger("tileserver")
 
@@ -131,6 +131,7 @@ def create_app(settings: config.Settings) -> Starlette:
         Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
         *status.routes(settings),
         *overlays.routes(),
+        *hips.routes(engine),
     ]
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))
