@@ -29,3 +29,6 @@ VISIOMATIC_WHEEL=.cache/visiomatic/visiomatic-3.0.7-py3-none-any.whl
 if [ ! -f "$VISIOMATIC_WHEEL" ]; then
   python3 -m pip download -q --no-deps --only-binary=:all: visiomatic==3.0.7 -d .cache/visiomatic
 fi
+
+# Browser libraries the server ships (Aladin Lite...): from npm, at the versions package-lock.json pins.
+npm ci --no-audit --no-fund --loglevel=error
