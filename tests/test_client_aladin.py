@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from PIL import Image
-
 from conftest import chromium_path, save_artifact, wait_for
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
@@ -63,6 +62,15 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
     page.on("request", lambda r: requested.append(r.url))
     page.on("response", lambda r: statuses.append((r.status, r.url)))
     try:
+        # The viewer's toolbar opens the Aladin Lite page of the image shown, in a new tab.
+        page.goto(f"{server.url}/?image={quote(image, safe='')}")
+        with context.expect_page() as opened:
+            page.click("button[data-tool=aladin]")
+        aladin_page = opened.value
+        aladin_page.wait_for_load_state()
+        assert aladin_page.url == f"{server.url}/aladin?image={quote(image, safe='')}"
+        aladin_page.close()
+
         page.goto(f"{server.url}/aladin?image={quote(image, safe='')}")
         assert page.evaluate("window.tileserverAladin.then(a => a !== null)"), page.text_content("#status")
         centre = wcs.all_pix2world([[(SIZE - 1) / 2, (SIZE - 1) / 2]], 0)[0]
@@ -78,7 +86,7 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
             return box["x"] + px, box["y"] + py
 
         def brightness(shot: np.ndarray, x: float, y: float) -> float:
-            sx, sy = (int(round(v)) for v in screen(x, y))
+            sx, sy = (round(v) for v in screen(x, y))
             return float(shot[sy - 1:sy + 2, sx - 1:sx + 2].max())
 
         def picture() -> np.ndarray:

@@ -262,6 +262,8 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
                 nonlocal ran
                 if is_api and image and isinstance(case.query, dict):
                     case.query["FIF"] = image  # real images reach the tile, region, value and profile code
+                if "{id}" in operation.path and image and isinstance(case.path_parameters, dict):
+                    case.path_parameters["id"] = image  # and the HiPS code
                 response = case.call(base_url=server.url, timeout=30)
                 ran += 1
                 assert response.status_code < 500, (case.query, response.text[:300])

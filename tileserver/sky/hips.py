@@ -166,7 +166,7 @@ def sample(sky: SkyImage, geometry: Any, read_tile: ReadTile, order: int, npix: 
 def _level_step(sky: SkyImage, geometry: Any, pixel_order: int) -> int:
     """How many times finer the pyramid's full resolution is than a HEALPix cell of pixel_order, as a power of 2."""
     ratio = healpix.cell_size(pixel_order) / sky.pixel_scale
-    step = int(math.floor(math.log2(ratio))) if ratio >= 1 else 0
+    step = math.floor(math.log2(ratio)) if ratio >= 1 else 0
     return max(0, min(geometry.levels - 1, step))
 
 

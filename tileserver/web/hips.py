@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, get_route_path
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from .. import __version__, access, iip
 from ..engine import Engine
 from ..errors import ImageNotFound, InvalidParameter, TileServerError
 from ..sky.service import HipsService
-from .api import none_match
 from ..store.tilecache import CachedTile
+from .api import none_match
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 REVALIDATE = "public, max-age=60, must-revalidate"
@@ -128,10 +130,34 @@ async def aladin_page(request: Request) -> Response:
     })
 
 
+class RawRoute(Route):
+    """A route matched on the raw, still percent-encoded path, so that {id} may hold an encoded "/". Its `path` is
+    the documented template; the endpoint parses the path itself (split_path)."""
+
+    def __init__(self, path: str, raw: bytes, endpoint: Any) -> None:
+        super().__init__(path, endpoint, methods=["GET", "HEAD"])
+        self.raw = re.compile(b"/hips/[^/]*" + raw, re.ASCII)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or not get_route_path(scope).startswith("/hips/"):
+            return Match.NONE, {}
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        if not self.raw.fullmatch(raw[raw.rfind(b"/hips/"):]):
+            return Match.NONE, {}
+        child = {"endpoint": self.endpoint, "path_params": {}}
+        return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child  # type: ignore[operator]
+
+
 def routes(engine: Engine) -> list[BaseRoute]:
-    endpoint = HipsEndpoint(engine, HipsService(engine))
+    respond = HipsEndpoint(engine, HipsService(engine)).respond
     out: list[BaseRoute] = [
-        Route("/hips/{rest:path}", endpoint.respond, methods=["GET", "HEAD"]),
+        RawRoute("/hips/{id}/properties", b"/properties", respond),
+        RawRoute("/hips/{id}/Moc.fits", b"/Moc\\.fits", respond),
+        RawRoute("/hips/{id}/Norder3/Allsky.{format}", b"/Norder3/Allsky\\.[a-z]+", respond),
+        RawRoute("/hips/{id}/Norder{order}/Dir{dir}/Npix{npix}.{format}", b"/Norder\\d+/Dir\\d+/Npix\\d+\\.[a-z]+",
+                 respond),
+        # Last: the image's address (a redirect to its Aladin Lite page), and any other file name (a 404 with CORS).
+        RawRoute("/hips/{id}", b"(/.*)?", respond),
         Route("/aladin", aladin_page, methods=["GET", "HEAD"]),
     ]
     folder = aladin_dir()

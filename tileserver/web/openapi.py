@@ -78,6 +78,44 @@ def _errors(*codes: int) -> dict[str, Any]:
     return out
 
 
+def _path_param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+def hips_paths() -> dict[str, Any]:
+    """The HiPS files of an image with a celestial WCS (HiPS 1.0); every answer carries CORS `*`."""
+    ident = _path_param("id", "The image's FIF value (selector included), percent-encoded as one path segment.",
+                        {"type": "string", "minLength": 1, "maxLength": 1024})
+    fmt = _path_param("format", "Tile format: rendered JPEG, or FITS float32 values of the first channel.",
+                      {"type": "string", "enum": ["jpg", "fits"]})
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    binary = {t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/jpeg", "application/fits")}
+
+    def get(op: str, summary: str, params: list[dict[str, Any]], content: dict[str, Any]) -> dict[str, Any]:
+        codes = (403, 404, 422, 503) if op == "hipsProperties" else (304, 403, 404, 422, 503)
+        return {"get": {"summary": summary, "operationId": op, "parameters": params, "responses": {
+            "200": {"description": summary, "content": content}, **_errors(*codes)}}}
+
+    return {
+        "/hips/{id}/properties": get("hipsProperties", "HiPS properties", [ident], text),
+        "/hips/{id}/Moc.fits": get("hipsMoc", "The image's footprint as a MOC",
+                                   [ident], {"application/fits": binary["application/fits"]}),
+        "/hips/{id}/Norder3/Allsky.{format}": get("hipsAllsky", "The order-3 preview", [ident, fmt], binary),
+        "/hips/{id}/Norder{order}/Dir{dir}/Npix{npix}.{format}": get("hipsTile", "A HiPS tile", [
+            ident,
+            _path_param("order", "HEALPix order of the tile.", {"type": "integer", "minimum": 0, "maximum": 29}),
+            _path_param("dir", "npix // 10000 * 10000.", {"type": "integer", "minimum": 0}),
+            _path_param("npix", "Nested HEALPix index of the tile.", {"type": "integer", "minimum": 0}),
+            fmt], binary),
+        "/aladin": {"get": {"summary": "Aladin Lite page of an image's HiPS", "operationId": "aladin",
+                            "parameters": [_param("image", "The image (FIF value).",
+                                                  {"type": "string", "maxLength": 1024})],
+                            "responses": {"200": {"description": "HTML page",
+                                                  "content": {"text/html": {"schema": {"type": "string"}}}},
+                                          **_errors(404)}}},
+    }
+
+
 def document(settings: Settings) -> dict[str, Any]:
     image_types = {t: {"schema": {"type": "string", "format": "binary"}}
                    for t in ("image/jpeg", "image/png", "image/webp", "application/fits")}
@@ -106,6 +144,7 @@ def document(settings: Settings) -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This description", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI document", "content": {
                                           "application/json": {"schema": {"type": "object"}}}}}}},
+            **hips_paths(),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["detail"],

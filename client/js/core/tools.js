@@ -22,7 +22,14 @@ const ICONS = {
     + 'M8 16a3 3 0 1 0 6 0a3 3 0 1 0-6 0M17 15l3 3M20 15l-3 3',
   grid: 'M3 8c6-2 12-2 18 0M3 16c6 2 12 2 18 0M8 3c-2 6-2 12 0 18M16 3c2 6 2 12 0 18',
   compare: 'M3 5h8v14H3zM13 5h8v14h-8z',
+  sky: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M3 12h18M12 3c3 3 3 15 0 18M12 3c-3 3-3 15 0 18',
 };
+
+/** The image's HiPS in Aladin Lite (a page of this server), in a new tab. */
+function openAladin(viewer) {
+  const url = `${viewer.config.root}/aladin?image=${encodeURIComponent(viewer.image)}`;
+  window.open(url, '_blank', 'noopener');
+}
 
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 
@@ -64,6 +71,8 @@ export const TOOLS = [
     run: (viewer) => viewer.toggleGrid() },
   { name: 'compare', keys: ['v'], label: 'Compare with another image', group: 'Overlays', icon: ICONS.compare,
     needsImage: true, run: panel('compare') },
+  { name: 'aladin', keys: ['a'], label: 'Open in Aladin Lite (the image on the sky, as a HiPS)', group: 'Overlays',
+    icon: ICONS.sky, needsImage: true, run: openAladin },
   { name: 'fit', keys: ['0'], label: 'Fit the image', group: 'View', icon: ICONS.fit, needsImage: true,
     run: (viewer) => viewer.fitImage() },
   { name: 'link', keys: ['l'], label: 'Copy a link to this view', group: 'View', icon: ICONS.link,
