@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ..display.colormaps import COLORMAPS
 from ..config import Settings
+from ..display.colormaps import COLORMAPS
 from ..iip import FORMATS, STRETCHES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
