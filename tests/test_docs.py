@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from starlette.routing import Mount
 
-from tileserver.web import app as app_module
 from tileserver import config, iip
+from tileserver.web import app as app_module
+from tileserver.web import errors as web_errors
 from tileserver.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +70,7 @@ def test_every_route_is_documented(manual: Path, settings_for: Callable[..., con
 
 
 def test_every_error_status_is_documented(manual: Path) -> None:
-    statuses = {str(code) for code in app_module.STATUS.values()} | {"304"}  # 304: revalidated tiles
+    statuses = {str(code) for code in web_errors.STATUS.values()} | {"304"}  # 304: revalidated tiles
     assert documented(manual)["std:status"] == statuses
 
 

@@ -1,9 +1,9 @@
 """Who a request comes from, and which data sub-folders they may read (multi-user servers; off by default).
 
 The reverse proxy authenticates users and names them in `user_header`; the header is believed only on connections
-from `trusted_proxies`, whose X-Forwarded-For and X-Forwarded-Proto are applied here too (the ASGI server leaves
-them alone: this layer is the last one that still sees the proxy's own address). With `access_file` set, that file
-says who reads what:
+from `trusted_proxies`, whose X-Forwarded-For and X-Forwarded-Proto are applied too (web/middleware/proxy.py; the
+ASGI server leaves them alone: that layer is the last one that still sees the proxy's own address). With
+`access_file` set, that file says who reads what:
 
     [groups]
     survey = alice, bob
@@ -29,18 +29,13 @@ workers: they inherit them), and re-read there on SIGHUP; a bad file then leaves
 from __future__ import annotations
 
 import configparser
-import hmac
 import ipaddress
-import json
 import logging
 import re
-from urllib.parse import parse_qs
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from .errors import SettingError
 
@@ -50,7 +45,6 @@ USER_KEY = "tileserver.user"  # the ASGI scope entry holding the authenticated u
 MAX_USER_LENGTH = 256
 SECRET_HEADER = b"x-tileserver-proxy-secret"
 MIN_SECRET_LENGTH = 16
-_NAME_SELECTOR = re.compile(r"\[[^\]/]*\]$")  # an extension selector at the end of a FIF value: file.fits[SCI]
 
 log = logging.getLogger("tileserver")
 _NAME = re.compile(r"[^\s,@*+#;]+")
@@ -216,96 +210,3 @@ def is_trusted(host: str | None, networks: tuple[Network, ...]) -> bool:
 def user_of(scope: Mapping[str, Any]) -> str | None:
     """The user a trusted proxy authenticated for this request; None for anonymous (or access control off)."""
     return scope.get(USER_KEY)
-
-
-class ProxyMiddleware:
-    """Believes what a trusted proxy says about a request: the client's address and scheme (X-Forwarded-For and
-    -Proto) and, when `user_header` is given, the authenticated user. Must wrap everything else.
-
-    With `secret`, a proxy is trusted only when it sends that secret too (SECRET_HEADER), which is then removed
-    from the request. With `public` (access control on: whether anyone, anonymous included, may read an image),
-    responses are marked private unless anyone may see them: a shared cache (nginx's proxy_cache) must not hand
-    one user's tiles to another, but may keep the tiles of folders open to everyone."""
-
-    def __init__(self, app: Any, trusted_proxies: str, user_header: str = "",
-                 public: Callable[[str], bool] | None = None, secret: bytes = b"") -> None:
-        self.networks = parse_networks(trusted_proxies)
-        self.header = user_header.strip().lower().encode("latin-1")
-        self.public = public
-        self.secret = secret
-        self.direct = app
-        hosts = [str(net) for net in self.networks]
-        # uvicorn's own handling of X-Forwarded-*, on the addresses we trust (it checks the peer again itself).
-        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.direct(scope, receive, send)
-            return
-        sent = [v for k, v in scope["headers"] if k == SECRET_HEADER]
-        if sent:  # never seen by the routes, nor logged
-            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != SECRET_HEADER]}
-        proven = not self.secret or (len(sent) == 1 and hmac.compare_digest(sent[0], self.secret))
-        peer = scope.get("client")
-        trusted = proven and is_trusted(peer[0] if peer else None, self.networks)
-        scope[USER_KEY] = self._user(scope) if trusted and self.header else None
-        if self.public is not None and not self._public(scope):
-            send = _privately(send)
-        await (self.proxied if trusted else self.direct)(scope, receive, send)
-
-    def _user(self, scope: dict[str, Any]) -> str | None:
-        values = [v for k, v in scope["headers"] if k == self.header]
-        if len(values) != 1:
-            return None  # absent, or repeated (a client's own header slipped through next to the proxy's)
-        name = values[0].decode("utf-8", "replace").strip()
-        if not name or len(name) > MAX_USER_LENGTH or not name.isprintable():
-            return None
-        return name
-
-    def _public(self, scope: dict[str, Any]) -> bool:
-        """Whether anyone may see the answer: an anonymous request sees nothing more, and an image (FIF) of a
-        folder open to everyone is the same for all."""
-        if scope[USER_KEY] is None:
-            return True
-        assert self.public is not None
-        images = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("FIF", [])
-        return len(images) == 1 and self.public(_NAME_SELECTOR.sub("", images[0]))
-
-
-def _privately(send: Any) -> Any:
-    async def send_private(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            headers = [(k, v.replace(b"public", b"private") if k.lower() == b"cache-control" else v)
-                       for k, v in message.get("headers", ())]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return send_private
-
-
-class HeaderLimit:
-    """Refuses requests whose headers exceed `max_bytes` in total (431), before any route or middleware sees
-    them. uvicorn's default HTTP parser sets no bound of its own; a proxy in front usually sets a tighter one."""
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket"):
-            size = sum(len(name) + len(value) + 4 for name, value in scope["headers"])  # "name: value\r\n"
-            if size > self.max_bytes:
-                await self._refuse(scope, send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _refuse(self, scope: dict[str, Any], send: Any) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1009, "reason": "request headers too large"})
-            return
-        body = json.dumps({"detail": [{"loc": ["header"], "type": "too_large",
-                                       "msg": f"the request headers exceed {self.max_bytes} bytes"}]}).encode()
-        await send({"type": "http.response.start", "status": 431, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})

@@ -13,9 +13,9 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__, access, iip
 from ..display import encode
-from ..images import listing
 from ..engine import Engine, Image
 from ..errors import InvalidParameter, Overloaded
+from ..images import listing
 from ..store.pyramid import CorruptEntry
 from ..store.tilecache import CachedTile, TileKey
 

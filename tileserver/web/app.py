@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import access, config, errors
+from .. import access, config
 from ..engine import Engine
 from . import api, hips, overlays, status, ws
-
-log = logging.getLogger("tileserver")
-
-STATUS = {
-    errors.InvalidParameter: 422,
-    errors.ImageNotFound: 404,
-    errors.TileNotFound: 404,
-    errors.Forbidden: 403,
-    errors.TooLarge: 413,
-    errors.UnsupportedImage: 415,
-    errors.Overloaded: 503,
-    errors.CacheFull: 507,
-}
+from .errors import HANDLERS
+from .middleware.counting import CountRequests
+from .middleware.headerlimit import HeaderLimit
+from .middleware.prefix import PrefixedPaths
+from .middleware.proxy import ProxyMiddleware
 
 
 def share_dir(name: str) -> Path:
@@ -60,51 +47,6 @@ def leaflet_dir() -> Path:
     import xstatic.pkg.leaflet
 
     return Path(xstatic.pkg.leaflet.BASE_DIR)
-
-
-def error_response(exc: errors.TileServerError) -> JSONResponse:
-    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
-    headers = {"Retry-After": "5"} if status in (503, 507) else None
-    body = {"detail": [{"loc": ["query", exc.param], "msg": exc.message, "type": exc.kind}]}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _domain_error(request: Request, exc: Exception) -> Response:
-    return error_response(exc)  # type: ignore[arg-type]
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    body = {"detail": [{"loc": ["path"], "msg": exc.detail, "type": "http"}]}
-    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
-
-
-async def _server_error(request: Request, exc: Exception) -> Response:
-    # Logged for the operator; the client gets no traceback and no path.
-    log.exception("internal error on %s", request.url.path)
-    body = {"detail": [{"loc": [], "msg": "internal server error", "type": "server_error"}]}
-    return JSONResponse(body, status_code=500)
-
-
-class PrefixedPaths:
-    """Serve {root_path}/x whether the reverse proxy strips root_path or passes the path unchanged.
-
-    The ASGI server prefixes every path with root_path, so a proxy that strips it gets /vis/x routed as /x; one
-    that passes /vis/x unchanged arrives as /vis/vis/x, which we bring back to /vis/x. Direct requests to
-    {root_path}/x work the same way, so one URL serves through the proxy and on the server's own port."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        root = scope.get("root_path", "")
-        if root and scope["type"] in ("http", "websocket"):
-            path, twice = scope["path"], root + root
-            if path == twice or path.startswith(twice + "/"):
-                raw = scope.get("raw_path")
-                scope = {**scope, "path": path[len(root):],
-                         "raw_path": raw[len(root.encode()):] if raw else raw}
-        await self.app(scope, receive, send)
 
 
 def create_app(settings: config.Settings) -> Starlette:
@@ -138,11 +80,11 @@ def create_app(settings: config.Settings) -> Starlette:
     monitor = status.Monitor(settings, engine)
     middleware = [
         # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.
-        Middleware(access.HeaderLimit, max_bytes=settings.max_request_header_bytes),
-        Middleware(access.ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
+        Middleware(HeaderLimit, max_bytes=settings.max_request_header_bytes),
+        Middleware(ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
                    public=engine.anyone_may_read if settings.access_file else None,
                    secret=access.read_secret(settings.proxy_secret_file)),
-        Middleware(PrefixedPaths), Middleware(status.CountRequests, monitor=monitor)]
+        Middleware(PrefixedPaths), Middleware(CountRequests, monitor=monitor)]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         middleware.append(Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "HEAD"],
@@ -150,11 +92,7 @@ def create_app(settings: config.Settings) -> Starlette:
     app = Starlette(
         routes=route_list,
         middleware=middleware,
-        exception_handlers={
-            errors.TileServerError: _domain_error,
-            HTTPException: _http_error,
-            Exception: _server_error,
-        },
+        exception_handlers=HANDLERS,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -33,6 +33,7 @@ from ..errors import ImageNotFound, InvalidParameter, TileServerError
 from ..sky.service import HipsService
 from ..store.tilecache import CachedTile
 from .api import none_match
+from .errors import error_response
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 REVALIDATE = "public, max-age=60, must-revalidate"
@@ -68,7 +69,6 @@ class HipsEndpoint:
         try:
             response = await self.handle(request)
         except TileServerError as exc:
-            from .app import error_response  # app imports this module
 
             response = error_response(exc)
         response.headers.update(CORS)

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..overlays import extra, regions, votables
 from ..errors import ImageNotFound, TooLarge
+from ..overlays import extra, regions, votables
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
                "votable": "application/x-votable+xml", "ds9": "text/plain; charset=utf-8"}

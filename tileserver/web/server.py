@@ -55,7 +55,7 @@ class Worker(UvicornWorker):
         max_message = int(os.environ.get(config.SETTINGS_BY_NAME["ws_max_message_bytes"].env, "4096"))
         self.CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "server_header": False, "root_path": root_path,
                               "ws_max_size": ws_max_size(max_message),
-                              "proxy_headers": False}  # applied by the app (access.ProxyMiddleware)
+                              "proxy_headers": False}  # applied by the app (web/middleware/proxy.py)
         super().__init__(*args, **kwargs)
 
     async def _serve(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from .. import __version__, access, config
 from ..engine import Engine
@@ -257,31 +257,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-class CountRequests:
-    """Counts every HTTP response of this worker (and an exception as a 500) into the Monitor."""
-
-    def __init__(self, app: ASGIApp, monitor: Monitor) -> None:
-        self.app = app
-        self.monitor = monitor
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            self.monitor.count(scope, status)
 
 
 # -- pages --------------------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocket, WebSocketDisconnect
