@@ -69,7 +69,6 @@ class HipsEndpoint:
         try:
             response = await self.handle(request)
         except TileServerError as exc:
-
             response = error_response(exc)
         response.headers.update(CORS)
         return response
