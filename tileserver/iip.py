@@ -119,11 +119,24 @@ def _finite(values: Sequence[str], name: str) -> tuple[float, ...]:
 
 
 def split_fif(fif: str) -> tuple[str, str | None]:
-    """'dir/file.fits[SCI]' -> ('dir/file.fits', 'SCI')."""
+    """'dir/./file.fits[ sci, 01 ]' -> ('dir/file.fits', 'SCI,1'): the one spelling of an image, so that every
+    spelling shares one build, one cache entry and one status record (an attacker could otherwise evict every real
+    entry with [0], [00], [000]...). A leading / and .. are kept for the door to refuse."""
     m = _RE_FIF_SELECTOR.match(fif)
-    if m:
-        return m.group(1), m.group(2).strip()
-    return fif, None
+    path, selector = (m.group(1), canonical_selector(m.group(2))) if m else (fif, None)
+    return canonical_path(path), selector
+
+
+def canonical_path(path: str) -> str:
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
+
+
+def canonical_selector(text: str) -> str:
+    """'00' -> '0', ' sci , 02 ' -> 'SCI,2': extension numbers without leading zeros, names in upper case (astropy
+    compares EXTNAME case-insensitively)."""
+    parts = [p.strip() for p in text.split(",")]
+    return ",".join(str(int(p)) if p.isdigit() and p.isascii() else p.upper() for p in parts)
 
 
 def group(items: Sequence[tuple[str, str]]) -> dict[str, list[str]]:

@@ -69,9 +69,12 @@ class Entry:
 
 
 def cache_key(path: Path, selector: str | None, tile_size: int) -> str:
-    """Changes whenever the bytes of the pyramid would: a rewritten file (size, mtime) gets a new entry."""
+    """Changes whenever the bytes of the pyramid would: a rewritten file gets a new entry. Size and mtime are not
+    enough (a copy can keep both, and touch -d sets any mtime): a file replaced by a rename has a new inode, and a
+    rewrite in place moves the ctime, which no one can set back. The selector is canonical (iip.split_fif)."""
     st = path.stat()
-    ident = f"{path}\0{selector or ''}\0{st.st_size}\0{st.st_mtime_ns}\0{tile_size}\0{pyramid.FORMAT_VERSION}"
+    ident = (f"{path}\0{selector or ''}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}"
+             f"\0{tile_size}\0{pyramid.FORMAT_VERSION}")
     return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 

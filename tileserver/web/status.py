@@ -28,6 +28,7 @@ from starlette.types import Scope
 from .. import __version__, access, config
 from ..engine import Engine
 from ..errors import Forbidden
+from ..iip import split_fif
 from ..store.progress import ProgressBoard
 
 PUBLISH_INTERVAL = 1.0  # seconds: the page may lag this much behind another worker's counters
@@ -112,7 +113,8 @@ class Monitor:
             self.recent_tiles.add(now)
             match = FIF_ARG.search(query)
             if match:
-                fif = urllib.parse.unquote_plus(match.group(1).decode("latin-1"))
+                path, selector = split_fif(urllib.parse.unquote_plus(match.group(1).decode("latin-1")))
+                fif = path + (f"[{selector}]" if selector else "")  # one record per image, however it is spelt
                 if fif in self.image_hits or len(self.image_hits) < 10_000:
                     self.image_hits[fif] = self.image_hits.get(fif, 0) + 1
         self._schedule_publish(now)
