@@ -247,6 +247,27 @@ def test_a_full_disk_shrinks_the_tier(cluster: Cluster) -> None:
     assert all(cluster.objects()[k] == v for k, v in objects.items())  # the store untouched
 
 
+def test_cache_warm_on_the_workers_is_resumable(cluster: Cluster, tmp_path: Path) -> None:
+    names = [f"warm/w{i}.fits" for i in range(3)]
+    for i, name in enumerate(names):
+        write_image(cluster.data / name, 400 + 100 * i, 300, seed=30 + i)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TILESERVER_", "AWS_"))}
+    env.update(launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"],
+                                 cluster.info["scheduler"]), TILESERVER_DATA_DIR=str(cluster.data),
+               TILESERVER_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path))
+    command = [sys.executable, "-m", "tileserver", "cache", "warm", "warm"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("warm [") == 4 and "3 of 3 image(s) in the store" in first.stderr
+    keys = [cluster.key_of(name) for name in names]
+    objects = cluster.objects()
+    assert all(f"pyramids/{key}/manifest.json" in objects for key in keys)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    # Nothing left to do: the bar starts full.
+    assert again.returncode == 0 and again.stderr.count("warm [") == 1 and "3/3 images" in again.stderr
+    assert cluster.objects() == objects
+
+
 def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
     for name in IMAGES:
         assert tile(cluster.url, name, 1, 0).status_code == 200

@@ -1,8 +1,8 @@
 """`tileserver cache warm|list|clear`: operator commands over the disk cache.
 
-`warm` builds the pyramids of images before anyone looks at them: here, into cache_dir, or with --via through a
-server or proxy URL, so that behind a hashing proxy (several machines) each image is built on the node that will
-serve it. `--shard I/N` keeps every N-th image starting at the I-th, in an order every machine agrees on (paths
+`warm` builds the pyramids of images before anyone looks at them: here, into cache_dir; on the Dask workers of a
+cluster, into its store (when dask_scheduler is set: see cluster/warm.py); or with --via through a server or proxy
+URL, so that behind a hashing proxy (several machines) each image is built on the node that will serve it. `--shard I/N` keeps every N-th image starting at the I-th, in an order every machine agrees on (paths
 relative to the data folder), so N jobs of any batch scheduler share the work without talking to each other.
 """
 
@@ -114,6 +114,12 @@ def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], vi
         print(f"skipped {problem}", file=sys.stderr)
     index, count = shard
     mine = images[index - 1::count]
+    if settings.dask_scheduler and not via:
+        from ..cluster.warm import warm_on_cluster
+
+        failures = warm_on_cluster(settings, mine)
+        print(f"{len(mine) - failures} of {len(mine)} image(s) in the store {settings.store_url}", file=sys.stderr)
+        return 1 if failures or problems else 0
     build = build_via(via, settings.api_path) if via else build_here(settings)
     failures = 0
     for rel in mine:
