@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 from conftest import chromium_path, save_artifact, wait_for
+from tileserver.web.hips import aladin_dir
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -33,6 +34,7 @@ def webgl_browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(chromium_path())
+    assert aladin_dir() is not None, "Aladin Lite is not installed: run `npm ci` (scripts/setup-tests.sh does)"
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=chromium_path(), args=WEBGL_ARGS)
         yield instance

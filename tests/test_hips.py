@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -185,3 +186,27 @@ def test_tiles_are_cached_with_etags(make_fits: Callable[..., Any], client: Any)
     assert client.get(url).content == first.content
     redirect = client.get("/hips/tan.fits/", follow_redirects=False)
     assert redirect.status_code == 303 and redirect.headers["location"] == "/aladin?image=tan.fits"
+
+
+def test_access_rules_apply(make_fits: Callable[..., Any], client_for: Callable[..., Any], tmp_path: Path) -> None:
+    wcs = sky_fits(make_fits, "private/mine.fits", "tan")
+    rules = tmp_path / "access.conf"
+    rules.write_text("[folders]\nprivate = alice\n", encoding="utf-8")
+    secret = tmp_path / "secret"
+    secret.write_text("a-shared-secret-of-enough-length-0123\n", encoding="utf-8")
+    client = client_for(address="10.0.0.1", access_file=str(rules), trusted_proxies="10.0.0.1",
+                        proxy_secret_file=str(secret))
+    alice = {"X-Remote-User": "alice", "X-Tileserver-Proxy-Secret": "a-shared-secret-of-enough-length-0123"}
+    url = f"/hips/{quote('private/mine.fits', safe='')}/properties"
+    for headers in ({}, {**alice, "X-Remote-User": "bob"}):
+        refused = client.get(url, headers=headers)
+        assert refused.status_code == 403 and refused.headers["access-control-allow-origin"] == "*"
+    allowed = client.get(url, headers=alice)
+    assert allowed.status_code == 200
+    assert allowed.headers["cache-control"].startswith("private")  # never kept by a shared proxy cache
+    order = int(allowed.text.split("hips_order ")[1].split("=")[1].split()[0])
+    ra, dec = wcs.all_pix2world([150], [150], 0)
+    npix = int(lonlat_to_healpix(ra * u.deg, dec * u.deg, 1 << order, order="nested")[0])
+    tile = tile_url("private/mine.fits", order, npix, "jpg")
+    assert client.get(tile, headers=alice).status_code == 200
+    assert client.get(tile).status_code == 403  # the memory cache answers nobody else
