@@ -73,7 +73,8 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
         assert aladin_page.url == f"{server.url}/aladin?image={quote(image, safe='')}"
         aladin_page.close()
 
-        page.goto(f"{server.url}/aladin?image={quote(image, safe='')}")
+        answer = page.goto(f"{server.url}/aladin?image={quote(image, safe='')}")
+        assert "script-src 'self' 'wasm-unsafe-eval'" in answer.headers["content-security-policy"]  # no inline code
         assert page.evaluate("window.tileserverAladin.then(a => a !== null)"), page.text_content("#status")
         centre = wcs.all_pix2world([[(SIZE - 1) / 2, (SIZE - 1) / 2]], 0)[0]
         ra, dec = page.evaluate("window.tileserverAladin.then(a => a.getRaDec())")
