@@ -124,7 +124,7 @@ def panel_data(page: Any, panel: str) -> dict[str, str]:
 
 def test_a_profile_plots_the_pfl_values_with_a_readout_and_a_csv(server, page):
     data, _ = fits_data(server, "sky.fits")
-    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom={NATIVE}")
+    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom=1")
     assert page.locator("[data-tool=spectrum]").is_hidden()  # one channel: no spectrum
     page.keyboard.press("p")
     # Through the NaN corner (x < 76, y < 51) and out of it.
@@ -186,7 +186,7 @@ def test_a_profile_plots_the_pfl_values_with_a_readout_and_a_csv(server, page):
 def test_a_finger_draws_a_profile_on_a_phone(server, browser):
     with watched_page(browser, **PHONE) as (page, errors):
         # The image in the upper half of the screen, above the bottom sheet.
-        open_viewer(page, server, f"image=sky.fits&x=300.5&y=-243.5&zoom={NATIVE - 1}")
+        open_viewer(page, server, f"image=sky.fits&x=300.5&y=-243.5&zoom=0.5")
         page.tap("[data-tool=profile]")
         start, end = screen_point(page, 100, 300), screen_point(page, 500, 150)
         touch = page.context.new_cdp_session(page)
@@ -205,8 +205,7 @@ def test_a_finger_draws_a_profile_on_a_phone(server, browser):
 
 def test_a_cube_profile_in_mix_colours_and_a_spectrum(server, page):
     cube, _ = fits_data(server, "cube.fits")
-    native = Geometry(CUBE[0], CUBE[1], 1, TILE).levels - 1
-    open_viewer(page, server, f"image=cube.fits&x=150.5&y=100.5&zoom={native}")
+    open_viewer(page, server, "image=cube.fits&x=150.5&y=100.5&zoom=1")
     page.keyboard.press("p")
     drag(page, screen_point(page, 30, 40), screen_point(page, 250, 160))
     page.wait_for_selector(".ts-panel-profile[data-line] .ts-plot:not([hidden])")
@@ -257,7 +256,7 @@ def test_a_cube_profile_in_mix_colours_and_a_spectrum(server, page):
 def test_snapshots_of_the_view_and_of_a_region_decode_to_their_size(server, page):
     regions: list[str] = []
     page.on("request", lambda r: "RGN=" in r.url and regions.append(r.url))
-    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom={NATIVE - 1}")
+    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom=0.5")
     page.keyboard.press("d")
     # The whole image is in view at half resolution: the view at screen scale is the image binned 2 x 2.
     assert panel_data(page, "snapshot")["region"] == "1,1:600,400"
@@ -300,14 +299,16 @@ def test_snapshots_of_the_view_and_of_a_region_decode_to_their_size(server, page
     no_errors(page)
 
 
-@pytest.mark.parametrize("zoom, binning", [(NATIVE, 1), (NATIVE - 1, 2)])
-def test_a_fits_cutout_has_the_data_and_the_wcs(server, page, zoom: int, binning: int):
+@pytest.mark.parametrize("zoom, scale, binning", [(1, None, 1), (0.5, None, 1), (0.5, "screen", 2)])
+def test_a_fits_cutout_has_the_data_and_the_wcs(server, page, zoom: float, scale: str | None, binning: int):
     data, header = fits_data(server, "sip.fits")
     height = SKY[1]
     wcs = WCS(header)
     open_viewer(page, server, f"image=sip.fits&x=300.5&y=200.5&zoom={zoom}")
     page.keyboard.press("d")
-    page.check("[data-setting=snapshot-format-fits]")
+    page.check("[data-setting=snapshot-format-fits]")  # a FITS cutout is at full resolution unless asked
+    if scale:
+        page.check(f"[data-setting=snapshot-resolution-{scale}]")
     drag(page, screen_point(page, 151, 260), screen_point(page, 330, 101))
     x1, r1, x2, r2 = (int(v) for v in re.split("[,:]", panel_data(page, "snapshot")["region"]))
     assert int(panel_data(page, "snapshot")["binning"]) == binning
@@ -332,7 +333,7 @@ def test_a_fits_cutout_has_the_data_and_the_wcs(server, page, zoom: int, binning
 def test_a_region_over_the_limit_shows_the_servers_message(folders, page):
     srv = start_server(folders, "--max-region-tile-count", "2")
     try:
-        open_viewer(page, srv, f"image=sky.fits&x=300.5&y=200.5&zoom={NATIVE}")
+        open_viewer(page, srv, f"image=sky.fits&x=300.5&y=200.5&zoom=1")
         page.keyboard.press("d")
         page.check("[data-setting=snapshot-resolution-native]")
         page.click("[data-action=snapshot-download]")
@@ -363,7 +364,7 @@ SPHERE_CASES = [
 
 
 def test_measure_distance_and_position_angle_equal_astropys(server, page):
-    open_viewer(page, server, f"image=sip.fits&x=300.5&y=200.5&zoom={NATIVE}")
+    open_viewer(page, server, f"image=sip.fits&x=300.5&y=200.5&zoom=1")
     got = page.evaluate("""async (cases) => {
         const s = await import('./client/js/wcs/sphere.js');
         return cases.map((c) => [s.separation(...c), s.positionAngle(...c)]);

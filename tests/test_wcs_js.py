@@ -263,6 +263,32 @@ def galactic_cases(seed: int) -> dict:
     }
 
 
+# Cubes whose channels run along a spectral axis, in the units instruments write: velocity in m/s and km/s,
+# frequency in Hz and GHz, wavelength in Angstrom; the third axis given by CDELT, CD or PC.
+SPECTRAL = {
+    "vrad-m/s": dict(CTYPE3="VRAD", CUNIT3="m/s", CRVAL3=-5.0e3, CDELT3=250.0, CRPIX3=100.0, NAXIS3=200),
+    "vopt-km/s-cd": dict(CTYPE3="VOPT", CUNIT3="km/s", CRVAL3=1500.0, CD1_1=-1e-3, CD2_2=1e-3, CD3_3=-2.6,
+                         CRPIX3=1.0, NAXIS3=64),
+    "freq-hz": dict(CTYPE3="FREQ", CUNIT3="Hz", CRVAL3=1.420405752e9, CDELT3=-2.0e4, CRPIX3=33.0, NAXIS3=64),
+    "freq-ghz-pc": dict(CTYPE3="FREQ", CUNIT3="GHz", CRVAL3=230.538, CDELT3=1.0e-3, PC3_3=0.5, CRPIX3=5.0,
+                        NAXIS3=10),
+    "wave-angstrom": dict(CTYPE3="WAVE", CUNIT3="Angstrom", CRVAL3=6562.8, CDELT3=1.25, CRPIX3=20.0, NAXIS3=40),
+}
+SI_UNITS = {"V": u.m / u.s, "F": u.Hz, "W": u.m}
+
+
+def spectral_cases() -> list[dict]:
+    cases = []
+    for name, axis in SPECTRAL.items():
+        cards = dict(NAXIS=3, NAXIS1=8, NAXIS2=8, CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CRPIX1=4.0, CRPIX2=4.0,
+                     CRVAL1=10.0, CRVAL2=20.0, CDELT1=-1e-3, CDELT2=1e-3, **axis)
+        n = axis["NAXIS3"]
+        spectral = astropy_wcs(cards).spectral.pixel_to_world(np.arange(n))
+        si = spectral.to_value(SI_UNITS[axis["CTYPE3"][0]])
+        cases.append({"name": name, "header": cards, "channels": n, "si": si.tolist()})
+    return cases
+
+
 def build_fixture() -> dict:
     cases = []
     for seed, code in enumerate(SUPPORTED_MAPS):
@@ -281,6 +307,7 @@ def build_fixture() -> dict:
         "unsupported": unsupported,
         "sexagesimal": sexagesimal_cases(300),
         "galactic": galactic_cases(301),
+        "spectral": spectral_cases(),
     }
 
 

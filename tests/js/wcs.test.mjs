@@ -13,6 +13,7 @@ import {
 import { WCS } from '../../client/js/wcs/wcs.js';
 import { formatPosition, frameOf, isEquatorial } from '../../client/js/wcs/frames.js';
 import { MosaicWcs } from '../../client/js/wcs/MosaicWcs.js';
+import { SpectralAxis } from '../../client/js/wcs/SpectralAxis.js';
 
 const SKY_TOLERANCE = 1e-7; // degrees
 const PIXEL_TOLERANCE = 1e-5;
@@ -92,6 +93,19 @@ describe('against astropy', () => {
       });
     }
   }
+
+  test('cube channels in their spectral coordinate match astropy', () => {
+    const cases = fixture?.spectral ?? [];
+    if (fixture) assert.ok(cases.length >= 5);
+    for (const c of cases) {
+      const axis = SpectralAxis.fromHeader(c.header, c.channels);
+      assert.ok(axis, c.name);
+      c.si.forEach((expected, i) => {
+        const got = axis.si(i + 1);
+        assert.ok(Math.abs(got - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${c.name} #${i + 1}: ${got} vs ${expected}`);
+      });
+    }
+  });
 
   test('unsupported projections throw', () => {
     for (const c of fixture?.unsupported ?? []) {
@@ -364,5 +378,27 @@ describe('mosaics: each chip read with its own WCS', () => {
     assertSkyClose(mosaic.pixelToWorld(150, 10), second.pixelToWorld(61, 10), 1e-12, 'second chip');
     assertPixelClose(mosaic.worldToPixel(...second.pixelToWorld(61, 10)), [150, 10], 1e-6, 'second chip back');
     assert.ok(Math.abs(mosaic.pixelScale(150, 10) * 3600 - 0.36) < 1e-6);
+  });
+});
+
+describe('spectral axes: units that read well', () => {
+  const cube = (axis) => ({ NAXIS: 3, NAXIS1: 8, NAXIS2: 8, NAXIS3: 200, ...axis });
+  test('velocity in km/s, frequency in GHz, wavelength in nm, Stokes by name', () => {
+    const table = [
+      [{ CTYPE3: 'VRAD', CUNIT3: 'm/s', CRVAL3: -5000, CDELT3: 250, CRPIX3: 1 }, 'radio velocity (km/s)', '-5 km/s'],
+      [{ CTYPE3: 'FREQ', CRVAL3: 1.4204e9, CDELT3: 1e5, CRPIX3: 1 }, 'frequency (GHz)', '1.4204 GHz'],
+      [{ CTYPE3: 'WAVE', CUNIT3: 'Angstrom', CRVAL3: 6562.8, CDELT3: 1, CRPIX3: 1 }, 'wavelength (nm)', '656.28 nm'],
+      [{ CTYPE3: 'STOKES', CRVAL3: 1, CDELT3: 1, CRPIX3: 1, NAXIS3: 4 }, 'Stokes', 'Stokes I'],
+    ];
+    for (const [axis, title, first] of table) {
+      const spectral = SpectralAxis.fromHeader(cube(axis), axis.NAXIS3 || 200);
+      assert.equal(spectral.title, title);
+      assert.equal(spectral.label(1), first);
+    }
+  });
+
+  test('no spectral axis for an image, or for channels that are not one axis', () => {
+    assert.equal(SpectralAxis.fromHeader({ NAXIS: 2 }, 1), null);
+    assert.equal(SpectralAxis.fromHeader({ NAXIS: 4, NAXIS3: 3, NAXIS4: 2, CTYPE3: 'FREQ', CTYPE4: 'STOKES' }, 6), null);
   });
 });

@@ -8,6 +8,7 @@ import { el, throttle } from '../core/dom.js';
 import { ValueProbe } from '../core/ValueProbe.js';
 import { equatorialToGalactic, galacticToEquatorial } from '../wcs/coords.js';
 import { FRAMES, formatPosition, frameOf, isEquatorial } from '../wcs/frames.js';
+import { MIX_MAX_CHANNELS } from '../core/DisplaySettings.js';
 
 /** A pixel value for display: 6 significant digits, NaN spelt out. */
 export function formatValue(v) {
@@ -162,11 +163,14 @@ export class CursorReadout extends Control {
     }
     r.row.dataset.values = JSON.stringify(values);
     r.row.dataset.pixel = `${pixel[0]},${pixel[1]}`; // the pixel these values belong to
-    const names = this._viewer.info.channel_names;
-    const shown = this._viewer.settings.channel;
-    r.value.replaceChildren(...values.map((v, c) => el('span', {
+    const viewer = this._viewer;
+    const shown = viewer.settings.channel;
+    const unit = viewer.dataUnit;
+    // A cube of many channels shows the value of the channel on view; a few bands show all theirs.
+    const channels = shown !== null && values.length > MIX_MAX_CHANNELS ? [shown - 1] : values.map((_, c) => c);
+    r.value.replaceChildren(...channels.map((c) => el('span', {
       class: `ts-chan-value${shown === c + 1 ? ' ts-current' : ''}`,
-      title: names[c],
-    }, formatValue(v))));
+      title: viewer.channelLabel(c + 1),
+    }, formatValue(values[c]))), unit ? el('span', { class: 'ts-unit' }, unit) : '');
   }
 }

@@ -29,6 +29,16 @@ function sameNumber(a, b) {
   return Math.abs(a - b) <= 1e-6 * Math.max(Math.abs(a), Math.abs(b), 1e-30);
 }
 
+/** Cubes with more channels than this open on one channel; fewer bands open as a colour mix. */
+export const MIX_MAX_CHANNELS = 3;
+
+/** The channel a cube opens on: none (colour mix) for rasters and a few bands, else the middle one. */
+export function defaultChannel(info) {
+  if (info.channels <= MIX_MAX_CHANNELS || info.kind === 'raster') return null;
+  // A spectral line usually sits at the middle of its cube, where the first channel is often empty.
+  return Math.ceil(info.channels / 2);
+}
+
 export class DisplaySettings {
   /** @param {object} info the image's INFO */
   constructor(info) {
@@ -43,7 +53,7 @@ export class DisplaySettings {
       stretch: 'linear',
       colormap: 'grey',
       invert: false,
-      channel: null,
+      channel: defaultChannel(info),
       cuts: Array(info.channels).fill(null),
       mix: info.default_mix.map((rgb) => rgb.map(round7)),
     };
@@ -159,9 +169,9 @@ export class DisplaySettings {
     return p;
   }
 
-  /** [[name, value]...] for a URL query (flags as ""). */
+  /** [[name, value]...] for a URL query (flags as ""); CHAN=mix when a cube that opens mono is mixed. */
   toPairs() {
-    const pairs = [];
+    const pairs = this.channel === null && this.defaults.channel !== null ? [['CHAN', 'mix']] : [];
     for (const [key, value] of Object.entries(this.toParams())) {
       for (const item of Array.isArray(value) ? value : [value]) pairs.push([key, item === true ? '' : String(item)]);
     }
@@ -188,7 +198,9 @@ export class DisplaySettings {
       else if (key === 'STR') attempt(key, text, () => ({ stretch: text.toLowerCase() }));
       else if (key === 'CMP') attempt(key, text, () => ({ colormap: text.toLowerCase() }));
       else if (key === 'INV') attempt(key, text, () => ({ invert: !['0', 'false', 'no', 'off'].includes(text) }));
-      else if (key === 'CHAN') attempt(key, text, () => ({ channel: strictNumber(text) }));
+      else if (key === 'CHAN') {
+        attempt(key, text, () => ({ channel: text.toLowerCase() === 'mix' ? null : strictNumber(text) }));
+      }
       else if (key === 'MINMAX') {
         attempt(key, text, () => {
           const [c, lo, hi] = splitChannel(text, 2);

@@ -1,6 +1,6 @@
 /**
  * The shareable URL of a view: image, centre (FITS pixel), zoom and every render setting, as
- * ?image=a.fits&x=300.5&y=200.5&zoom=3&CNT=1.5&MINMAX=1:90,200 — render settings keep their API names.
+ * ?image=a.fits&x=300.5&y=200.5&zoom=2&CNT=1.5 (zoom: screen pixels per image pixel)&MINMAX=1:90,200 — render settings keep their API names.
  * Pure: no Leaflet, no DOM.
  */
 import { PARAM_NAMES } from './DisplaySettings.js';
@@ -9,7 +9,7 @@ export class ViewLink {
   /**
    * @param {string} image FIF path
    * @param {number[]|null} center FITS [x, y] of the view centre, or null to fit the image
-   * @param {number|null} zoom map zoom
+   * @param {number|null} zoom magnification: screen pixels per image pixel (1: full resolution)
    * @param {Array<[string, string]>} pairs render parameters (DisplaySettings.toPairs())
    */
   constructor(image, center = null, zoom = null, pairs = []) {
@@ -27,7 +27,7 @@ export class ViewLink {
       q.set('x', String(Number(this.center[0].toFixed(2))));
       q.set('y', String(Number(this.center[1].toFixed(2))));
     }
-    if (this.zoom !== null) q.set('zoom', String(Number(this.zoom.toFixed(3))));
+    if (this.zoom !== null) q.set('zoom', String(Number(this.zoom.toPrecision(6))));
     for (const [key, value] of this.pairs) q.append(key, value);
     // Keep ':' ',' and '/' readable: they are legal in a query and make links easier to read and edit.
     return q.toString().replace(/%3A/gi, ':').replace(/%2C/gi, ',').replace(/%2F/gi, '/').replace(/=(&|$)/g, '$1');

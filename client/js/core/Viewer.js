@@ -33,6 +33,7 @@ import { WcsGrid } from '../layer/WcsGrid.js';
 import { WCS } from '../wcs/wcs.js';
 import { debounce, el } from './dom.js';
 import { MosaicWcs } from '../wcs/MosaicWcs.js';
+import { SpectralAxis } from '../wcs/SpectralAxis.js';
 
 const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
 
@@ -51,6 +52,7 @@ export class Viewer extends Evented {
     this.mapping = null;
     this.wcs = null;
     this.wcsProblem = '';
+    this.spectral = null;
     this.settings = null;
     this.rendered = null;
     this._opening = 0;
@@ -60,7 +62,9 @@ export class Viewer extends Evented {
     const host = app.querySelector('.ts-panels');
     // No tile fade: a new render setting or channel replaces the image at once instead of blending into it.
     this.map = new LeafletMap(mapElement, {
-      crs: CRS.Simple, minZoom: 0, maxZoom: OVERZOOM, zoomSnap: 1, keyboard: false, zoomControl: false,
+      // Any scale (fit to window exactly), gentle steps: √2 per key press, about 1.3x per wheel notch.
+      crs: CRS.Simple, minZoom: 0, maxZoom: OVERZOOM, zoomSnap: 0, zoomDelta: 0.5, wheelPxPerZoomLevel: 240,
+      keyboard: false, zoomControl: false,
       attributionControl: false, fadeAnimation: false,
     });
     this.goto = new GotoControl(this).addTo(this.map);
@@ -169,12 +173,15 @@ export class Viewer extends Evented {
     } catch (err) {
       this.wcsProblem = err.message;
     }
+    this.spectral = SpectralAxis.fromHeader(info.header || {}, info.channels);
     this.settings = new DisplaySettings(info);
     const problems = view ? this.settings.applyPairs(view.pairs) : [];
     if (problems.length) this.toast.show(`Ignored in the link: ${problems.join('; ')}`, null, 8000);
     this.map.setMaxZoom(this.mapping.nativeZoom + OVERZOOM);
-    if (view && view.center && view.zoom !== null) {
-      const zoom = Math.min(Math.max(view.zoom, this.map.getMinZoom()), this.map.getMaxZoom());
+    if (view && view.center && view.zoom !== null && view.zoom > 0) {
+      // The link's zoom is a magnification: 1 is one image pixel per screen pixel.
+      const wanted = this.mapping.nativeZoom + Math.log2(view.zoom);
+      const zoom = Math.min(Math.max(wanted, this.map.getMinZoom()), this.map.getMaxZoom());
       this.map.setView(this.mapping.fitsToLatLng(...view.center), zoom, { animate: false });
     } else {
       this.fitImage(false);
@@ -195,6 +202,18 @@ export class Viewer extends Evented {
     this._close();
     this._show(event.image, event.info, view);
     this.toast.show(`${event.image} changed on disk: reloaded.`);
+  }
+
+  /** Channel c (1-based) as the user knows it: its spectral coordinate ("12.5 km/s") or its name. */
+  channelLabel(c) {
+    if (this.spectral) return this.spectral.label(c);
+    return (this.info && this.info.channel_names[c - 1]) || `channel ${c}`;
+  }
+
+  /** The data unit (BUNIT), or ''. */
+  get dataUnit() {
+    const unit = this.info && this.info.header && this.info.header.BUNIT;
+    return typeof unit === 'string' ? unit.trim() : '';
   }
 
   // -- render settings ---------------------------------------------------------------------------------------
@@ -246,6 +265,11 @@ export class Viewer extends Evented {
     return this;
   }
 
+  /** Screen pixels per image pixel at the current zoom. */
+  magnification() {
+    return this.mapping ? 2 ** (this.map.getZoom() - this.mapping.nativeZoom) : 1;
+  }
+
   /** One image pixel per screen pixel, about the view centre. */
   zoomToNative() {
     if (this.mapping) this.map.setZoom(this.mapping.nativeZoom);
@@ -261,7 +285,7 @@ export class Viewer extends Evented {
   /** The shareable description of the current view. */
   viewLink() {
     if (!this.info) return new ViewLink(this.image || '');
-    return new ViewLink(this.image, this.centerPixel(), this.map.getZoom(), this.settings.toPairs());
+    return new ViewLink(this.image, this.centerPixel(), this.magnification(), this.settings.toPairs());
   }
 
   _updateUrl() {

@@ -37,8 +37,15 @@ export class ChannelPanel extends Panel {
     this._play = el('button', { type: 'button', 'data-action': 'play', onclick: () => this.toggleAnimation() }, 'Play');
     this._fps = el('input', { type: 'number', min: 0.5, max: 30, step: 0.5, value: '4', 'data-setting': 'fps',
       onchange: () => this._setFps() });
+    // The slider runs over every channel; its label is the channel's spectral coordinate when the header has one.
+    this._slider = el('input', { type: 'range', min: 1, max: 1, step: 1, value: 1, 'data-setting': 'channel-slider',
+      'aria-label': 'Channel', oninput: () => this._slid() });
+    this._coordinate = el('output', { class: 'ts-channel-coordinate', 'aria-live': 'polite' });
+    this._axisTitle = el('span', { class: 'ts-muted' });
     this._mono = el('div', { class: 'ts-mono' },
       el('label', { class: 'ts-field' }, el('span', {}, 'Channel'), this._select),
+      el('div', { class: 'ts-channel-slider' }, this._slider,
+        el('div', {}, this._coordinate, ' ', this._axisTitle)),
       el('div', { class: 'ts-actions' },
         el('button', { type: 'button', title: 'Previous channel ([)', onclick: () => this.step(-1) }, '◀'),
         el('button', { type: 'button', title: 'Next channel (])', onclick: () => this.step(1) }, '▶'),
@@ -58,7 +65,10 @@ export class ChannelPanel extends Panel {
     this._animation = new ChannelAnimation((c) => this._viewer.applySettings({ channel: c }),
       () => this._viewer.settings.channel || 1, info.channels, Number(this._fps.value) || 4);
     this._select.replaceChildren(...info.channel_names.map((name, c) => el('option', { value: c + 1 },
-      `${c + 1}: ${name}`)));
+      `${c + 1}: ${this._viewer.channelLabel(c + 1)}`)));
+    this._slider.max = String(info.channels);
+    const spectral = this._viewer.spectral;
+    this._axisTitle.textContent = spectral ? spectral.kind : '';
     // Colours remembered for channels switched off, so that switching them on again restores them.
     this._colours = s.mix.map((rgb) => (rgb.some((w) => w > 0) ? [...rgb] : [1, 1, 1]));
     this._rows.replaceChildren(...info.channel_names.map((name, c) => {
@@ -83,6 +93,8 @@ export class ChannelPanel extends Panel {
     this._mono.hidden = mixing;
     this._mix.hidden = !mixing;
     this._select.value = String(s.channel || 1);
+    this._slider.value = String(s.channel || 1);
+    this._coordinate.textContent = `${s.channel || 1}: ${this._viewer.channelLabel(s.channel || 1)}`;
     this._rows.querySelectorAll('.ts-mix-row').forEach((row, c) => {
       const on = s.mix[c].some((w) => w !== 0);
       if (on) this._colours[c] = [...s.mix[c]];
@@ -90,6 +102,14 @@ export class ChannelPanel extends Panel {
       row.querySelector('input[type=color]').value = toHex(this._colours[c]);
     });
     this._play.textContent = this._animation && this._animation.running ? 'Pause' : 'Play';
+  }
+
+  /** The slider moved: label at once, tiles once it rests (a drag over 200 channels asks for one, not 200). */
+  _slid() {
+    const c = Number(this._slider.value);
+    this._coordinate.textContent = `${c}: ${this._viewer.channelLabel(c)}`;
+    clearTimeout(this._slideTimer);
+    this._slideTimer = setTimeout(() => this._viewer.applySettings({ channel: c }), 120);
   }
 
   _setMode(mode) {

@@ -79,12 +79,13 @@ export class Plot extends Evented {
   /**
    * @param {{x: number[], series: Array<{label: string, colour: string, values: Array<number|null>,
    *   width?: number, opacity?: number, markers?: boolean, markerColours?: string[]}>, xLabel?: string,
-   *   integerX?: boolean}} data
+   *   yLabel?: string, integerX?: boolean}} data x increasing or decreasing (a spectral axis may run backwards)
    */
-  setData({ x, series, xLabel = '', integerX = false }) {
+  setData({ x, series, xLabel = '', yLabel = '', integerX = false }) {
     this._x = x;
     this._series = series;
     this._xLabel = xLabel;
+    this._yLabel = yLabel;
     this._integerX = integerX;
     this.draw();
     return this;
@@ -123,7 +124,7 @@ export class Plot extends Evented {
 
   _xDomain() {
     const x = this._x;
-    let [lo, hi] = [x[0], x[x.length - 1]];
+    let [lo, hi] = [Math.min(x[0], x[x.length - 1]), Math.max(x[0], x[x.length - 1])];
     if (this._integerX) return [lo - 0.5, hi + 0.5];
     if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
     return [lo, hi];
@@ -173,6 +174,10 @@ export class Plot extends Evented {
       g.append(svg('text', { class: 'ts-plot-label', x: (BOX.left + BOX.right) / 2, y: HEIGHT - 3,
         'text-anchor': 'middle' }, this._xLabel));
     }
+    if (this._yLabel) {
+      g.append(svg('text', { class: 'ts-plot-label', x: 0, y: 0, 'text-anchor': 'middle',
+        transform: `translate(9 ${(BOX.top + BOX.bottom) / 2}) rotate(-90)` }, this._yLabel));
+    }
     this.svg.append(g);
   }
 
@@ -206,10 +211,11 @@ export class Plot extends Evented {
   /** Index of the sample nearest to data x `v` (x increases). */
   nearest(v) {
     const x = this._x;
+    const sign = x[x.length - 1] < x[0] ? -1 : 1; // a decreasing x is searched as -x
     let [lo, hi] = [0, x.length - 1];
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (x[mid] < v) lo = mid;
+      if (sign * x[mid] < sign * v) lo = mid;
       else hi = mid;
     }
     return Math.abs(x[hi] - v) < Math.abs(x[lo] - v) ? hi : lo;

@@ -82,6 +82,8 @@ export class SnapshotPanel extends Panel {
 
   _setOption(name, value) {
     this._options[name] = value;
+    // A FITS cutout is data: full resolution unless asked otherwise (after choosing the format).
+    if (name === 'format') this._options.resolution = value === 'fits' ? 'native' : 'screen';
     if (name === 'area' && value === 'view') this._drawer.clear();
     this._syncInputs();
     this._showPlan();
@@ -135,6 +137,7 @@ export class SnapshotPanel extends Panel {
   _showPlan() {
     if (!this.visible) return;
     const plan = this.plan();
+    const viewer = this._viewer;
     this._button.disabled = Boolean(plan.error);
     const data = this.element.dataset;
     if (plan.error) {
@@ -146,7 +149,8 @@ export class SnapshotPanel extends Panel {
     Object.assign(data, { region: `${x1},${y1}:${x2},${y2}`, binning: plan.binning, size: plan.size.join(',') });
     this._plan.textContent = `${plan.size[0]} × ${plan.size[1]} pixels`
       + (plan.binning > 1 ? `, binned ${plan.binning} × ${plan.binning}` : ', full resolution')
-      + ` · x ${x1}–${x2}, rows ${y1}–${y2} from the top`;
+      // FITS y (from the bottom), as everywhere else in the viewer; RGN counts rows from the top.
+      + ` · x ${x1}–${x2}, y ${viewer.mapping.height + 1 - y2}–${viewer.mapping.height + 1 - y1}`;
   }
 
   /** The download's file name: image, centre, binning, date. */

@@ -72,16 +72,21 @@ export class SpectrumPanel extends PlotPanel {
   _replot() {
     const spectrum = this._spectrum;
     if (!spectrum || !this._viewer.settings) return;
-    const channels = spectrum.values.map((_, c) => c + 1);
-    this._plot.setData({ x: channels, integerX: true, xLabel: 'channel', series: [{
+    // The x axis in the cube's spectral coordinate (velocity, frequency...) when its header has one.
+    const spectral = this._viewer.spectral;
+    const x = spectral ? spectrum.values.map((_, c) => spectral.value(c + 1)) : spectrum.values.map((_, c) => c + 1);
+    const unit = this._viewer.dataUnit;
+    this._plot.setData({ x, integerX: !spectral, xLabel: spectral ? spectral.title : 'channel',
+      yLabel: unit ? `value (${unit})` : 'value', series: [{
       label: 'value', colour: '#d8dee6', values: spectrum.values, width: 1, opacity: 0.6, markers: true,
       markerColours: channelColours(this._viewer.settings),
     }] });
   }
 
   _describe(i) {
-    const name = this._viewer.info.channel_names[i];
-    return `channel ${i + 1}${name ? ` (${name})` : ''}: ${formatValue(this._spectrum.values[i])}`;
+    const unit = this._viewer.dataUnit;
+    return `channel ${i + 1} (${this._viewer.channelLabel(i + 1)}): ${formatValue(this._spectrum.values[i])}`
+      + (unit ? ` ${unit}` : '');
   }
 
   downloadCsv() {
