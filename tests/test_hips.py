@@ -31,6 +31,9 @@ WCS_KINDS = {
     # A strong SIP distortion: 1e-4 * 150^2 = 2.2 pixels at the edges, far more than the tolerance.
     "sip": {"CTYPE1": "RA---TAN-SIP", "CTYPE2": "DEC--TAN-SIP", "CRVAL1": 33.0, "CRVAL2": -20.0,
             "RADESYS": "ICRS", "A_ORDER": 2, "B_ORDER": 2, "A_2_0": 1e-4, "A_0_2": -5e-5, "B_1_1": 8e-5},
+    # TPV polynomials (wcslib's): 0.5 x^2 with x = 0.04 degree is 2.9 pixels at the edges.
+    "tpv": {"CTYPE1": "RA---TPV", "CTYPE2": "DEC--TPV", "CRVAL1": 300.0, "CRVAL2": 70.0, "RADESYS": "ICRS",
+            "PV1_1": 1.0, "PV2_1": 1.0, "PV1_4": 0.5, "PV2_4": -0.4},
     "galactic": {"CTYPE1": "GLON-TAN", "CTYPE2": "GLAT-TAN", "CRVAL1": 120.0, "CRVAL2": 30.0},
 }
 

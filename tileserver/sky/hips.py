@@ -48,6 +48,7 @@ class SkyImage:
     ranges: np.ndarray  # the MOC as sorted order-29 ranges, for a fast footprint test per tile
     center: tuple[float, float]  # ICRS degrees
     fov: float  # degrees across the image
+    distorted: bool = False  # pixel positions go through a distortion polynomial or table
     shift: int = TILE_SHIFT
 
     @property
@@ -98,7 +99,8 @@ def sky_image(header: dict[str, Any], width: int, height: int, shift: int = TILE
     moc = _footprint(border, reach, min(healpix.MAX_ORDER, order + MOC_EXTRA_ORDERS))
     return SkyImage(wcs=wcs, width=width, height=height, pixel_scale=scale, order=order, moc=moc,
                     ranges=moc.to_depth29_ranges.astype(np.uint64), center=(float(center.ra.deg[0]),
-                    float(center.dec.deg[0])), fov=min(180.0, 2.4 * reach), shift=shift)
+                    float(center.dec.deg[0])), fov=min(180.0, 2.4 * reach),
+                    distorted=_distorted(wcs, header), shift=shift)
 
 
 def _border(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +141,8 @@ def sample(sky: SkyImage, geometry: Any, read_tile: ReadTile, order: int, npix: 
     width = 1 << shift
     out = np.full((geometry.nchannels, width, width), np.nan, np.float32)
     lon, lat = healpix.tile_lonlat(order, npix, shift)
-    x, y = _to_pixels(sky.wcs, lon.ravel(), lat.ravel(), healpix.cell_size(order + shift))
+    x, y = _to_pixels(sky.wcs, lon.ravel(), lat.ravel(), healpix.cell_size(order + shift), sky.width,
+                      sky.height, sky.distorted)
     step = _level_step(sky, geometry, order + shift)
     z = geometry.levels - 1 - step
     level_w, level_h = geometry.level_size(z)
@@ -170,9 +173,11 @@ def _level_step(sky: SkyImage, geometry: Any, pixel_order: int) -> int:
     return max(0, min(geometry.levels - 1, step))
 
 
-def _to_pixels(wcs: WCS, lon: np.ndarray, lat: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """0-based image pixels of ICRS positions; NaN where the WCS has no answer or one that does not map back to
-    the same sky position (the far side of a projection, a distortion polynomial past its domain)."""
+def _to_pixels(wcs: WCS, lon: np.ndarray, lat: np.ndarray, tolerance: float, width: int, height: int,
+               distorted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """0-based image pixels of ICRS positions; NaN outside the image, and where the WCS has no answer or one that
+    does not map back to the same sky position (the far side of a projection, a distortion polynomial past its
+    domain). Only the positions that land on the image are mapped back: most of a coarse tile does not."""
     frame = wcs_to_celestial_frame(wcs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -180,12 +185,21 @@ def _to_pixels(wcs: WCS, lon: np.ndarray, lat: np.ndarray, tolerance: float) -> 
             native = SkyCoord(lon * u.deg, lat * u.deg, frame=ICRS()).transform_to(frame).spherical
             lon, lat = native.lon.deg, native.lat.deg
         x, y = wcs.all_world2pix(lon, lat, 0, quiet=True)
-        back_lon, back_lat = wcs.all_pix2world(x, y, 0)
-    bad = _separation(lon, lat, back_lon, back_lat) > tolerance / 4
-    bad |= ~(np.isfinite(x) & np.isfinite(y))
-    x[bad] = np.nan
-    y[bad] = np.nan
+        with np.errstate(invalid="ignore"):
+            on = (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+        if distorted:  # wcslib alone answers NaN where a projection has no answer; polynomials do not
+            back_lon, back_lat = wcs.all_pix2world(x[on], y[on], 0)
+            on[on] = _separation(lon[on], lat[on], back_lon, back_lat) <= tolerance / 4
+    x[~on] = np.nan
+    y[~on] = np.nan
     return x, y
+
+
+def _distorted(wcs: WCS, header: dict[str, Any]) -> bool:
+    """Whether pixel positions go through a distortion: SIP and lookup tables (astropy's), or a polynomial inside
+    wcslib (TPV, TPD: wcslib reports those as plain TAN, so the header says)."""
+    ctypes = (str(header.get(f"CTYPE{i}", "")).strip().upper() for i in (1, 2))
+    return bool(wcs.has_distortion or any(c.endswith(("-TPV", "-TPD", "-SIP")) for c in ctypes))
 
 
 def _separation(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
