@@ -30,5 +30,6 @@ if [ ! -f "$VISIOMATIC_WHEEL" ]; then
   python3 -m pip download -q --no-deps --only-binary=:all: visiomatic==3.0.7 -d .cache/visiomatic
 fi
 
-# Browser libraries the server ships (Aladin Lite...): from npm, at the versions package-lock.json pins.
+# Browser libraries the server ships (Aladin Lite, OpenSeadragon): from npm, at the versions package-lock.json pins;
+# the wheel ships them too (pyproject's force-include), so build the wheel after this.
 npm ci --no-audit --no-fund --loglevel=error

@@ -251,11 +251,13 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
     for result in schema.get_all_operations():
         operation = result.ok()
         is_api = operation.path.endswith("/api")
-        # Invalid data needs parameters to be invalid: only /api has some.
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if is_api else (GenerationMode.POSITIVE,):
+        is_iiif = operation.path.startswith("/iiif/")
+        # Invalid data needs parameters to be invalid: only /api and IIIF have some.
+        modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if is_api or is_iiif else (GenerationMode.POSITIVE,)
+        for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode)
 
-            @settings(max_examples=SCHEMATHESIS_CASES if is_api else 10 * SCALE, deadline=None, database=None,
+            @settings(max_examples=SCHEMATHESIS_CASES if is_api else 40 * SCALE if is_iiif else 10 * SCALE, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy, image=st.sampled_from([*IMAGES, None]))
             def check(case: Any, image: str | None) -> None:
@@ -264,6 +266,8 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
                     case.query["FIF"] = image  # real images reach the tile, region, value and profile code
                 if "{id}" in operation.path and image and isinstance(case.path_parameters, dict):
                     case.path_parameters["id"] = image  # and the HiPS code
+                if is_iiif and image and isinstance(case.path_parameters, dict):
+                    case.path_parameters["identifier"] = image  # and IIIF's region, size and rotation code
                 response = case.call(base_url=server.url, timeout=30)
                 ran += 1
                 assert response.status_code < 500, (case.query, response.text[:300])

@@ -54,3 +54,9 @@ class CacheFull(TileServerError):
 
 class SettingError(Exception):
     """A bad setting value; raised at start-up, shown as one line, exit status 2."""
+
+
+class NotImplementedFeature(TileServerError):
+    """A well-formed request for something a standard names but this server does not offer (IIIF's 501)."""
+
+    kind = "not_implemented"

@@ -15,10 +15,11 @@ from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
-from . import api, hips, overlays, status, ws
+from . import api, hips, iiif, overlays, status, ws
 from .errors import HANDLERS
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
+from .middleware.opencors import OpenCors
 from .middleware.prefix import PrefixedPaths
 from .middleware.proxy import ProxyMiddleware
 
@@ -39,6 +40,16 @@ def manual_dir(settings: config.Settings) -> Path | None:
     here = Path(__file__).resolve().parents[1]  # the package folder, tileserver/
     for candidate in (here / "_share" / "doc", here.parent / "doc" / "_build" / "html"):
         if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+def npm_dir(package: str, build: str) -> Path | None:
+    """A browser library from npm: shipped in the wheel as _share/{package}, or in a source checkout's
+    node_modules (scripts/setup-tests.sh runs npm ci). None when neither is there."""
+    here = Path(__file__).resolve().parents[1]  # the package folder, tileserver/
+    for candidate in (here / "_share" / package, here.parent / "node_modules" / package / build):
+        if candidate.is_dir():
             return candidate
     return None
 
@@ -68,6 +79,7 @@ def create_app(settings: config.Settings) -> Starlette:
         Route("/openapi.json", api.openapi_document, methods=["GET", "HEAD"]),
         Route("/list", api.list_folder, methods=["GET", "HEAD"]),
         Route("/progress", api.build_progress, methods=["GET", "HEAD"]),
+        *iiif.routes(iip_api),
         WebSocketRoute("/ws", ws.LiveHub(engine, settings).endpoint),
         Mount("/client", StaticFiles(directory=client_dir), name="client"),
         Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
@@ -75,6 +87,9 @@ def create_app(settings: config.Settings) -> Starlette:
         *overlays.routes(),
         *hips.routes(engine),
     ]
+    osd = npm_dir("openseadragon", "build/openseadragon")
+    if osd is not None:  # OpenSeadragon for IIIF pages, ours or other sites' (see the manual's IIIF example)
+        route_list.append(Mount("/openseadragon", StaticFiles(directory=osd), name="openseadragon"))
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))
     monitor = status.Monitor(settings, engine)
@@ -84,7 +99,9 @@ def create_app(settings: config.Settings) -> Starlette:
         Middleware(ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
                    public=engine.anyone_may_read if settings.access_file else None,
                    secret=access.read_secret(settings.proxy_secret_file)),
-        Middleware(PrefixedPaths), Middleware(CountRequests, monitor=monitor)]
+        Middleware(PrefixedPaths), Middleware(CountRequests, monitor=monitor),
+        # The standards' routes are open to every site (their clients live elsewhere); outside the API's CORS.
+        Middleware(OpenCors, prefixes=("/iiif/", "/hips/"))]
     if settings.cors_origins:
         origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
         middleware.append(Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "HEAD"],

@@ -11,6 +11,7 @@ from ..iip import FORMATS, STRETCHES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 INT = r"[+-]?\d{1,9}"
+IIIF_DISPLAY = ("CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "STR", "CMP", "INV", "QLT", "SAT", "V")
 
 
 def _param(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -64,6 +65,51 @@ def api_parameters() -> list[dict[str, Any]]:
         _param("V", "The image's cache tag (INFO `cache_tag`): makes the tile URL immutable.",
                {"type": "string", "maxLength": 64}),
     ]
+
+
+def _path(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
+
+
+def iiif_paths() -> dict[str, Any]:
+    """IIIF Image API 3.0 (web/iiif.py): the spec's path grammar, and our display parameters in the query."""
+    num = r"(\d+(\.\d+)?|\.\d+)"
+    ident = _path("identifier", "The image's FIF path, extension selector included, percent-encoded as one segment "
+                  "(`dir%2Fimage.fits%5B1%5D`).", {"type": "string", "minLength": 1, "maxLength": 1024})
+    display = [p for p in api_parameters() if p["name"] in IIIF_DISPLAY]
+    cors = {"Access-Control-Allow-Origin": {"schema": {"type": "string", "const": "*"}}}
+    image_types = {t: {"schema": {"type": "string", "format": "binary"}}
+                   for t in ("image/jpeg", "image/png", "image/webp")}
+    image = [
+        ident,
+        _path("region", "`full`, `square`, `x,y,w,h` (pixels from the top left) or `pct:x,y,w,h`.",
+              {"type": "string", "pattern": rf"^(full|square|\d{{1,9}},\d{{1,9}},\d{{1,9}},\d{{1,9}}|"
+                                            rf"pct:{num},{num},{num},{num})$"}),
+        _path("size", "`max`, `w,`, `,h`, `w,h`, `!w,h`, `pct:n`; `^` first to upscale.",
+              {"type": "string", "pattern": rf"^\^?(max|pct:{num}|!?\d{{1,9}},\d{{0,9}}|,\d{{1,9}})$"}),
+        _path("rotation", "Degrees clockwise, 0 to 360; `!` first mirrors.",
+              {"type": "string", "pattern": rf"^!?{num}$"}),
+        _path("quality", "The image's quality.", {"type": "string", "enum": ["default", "color", "gray", "bitonal"]}),
+        _path("format", "The encoding.", {"type": "string", "enum": ["jpg", "png", "webp"]}),
+    ]
+    errors = {str(c): {"description": d, "content": {"application/json": {"schema": ERROR}}}
+              for c, d in ((400, "Malformed request, or a size over the limits"), (403, "Path outside the data folder"),
+                           (404, "No such image"), (501, "A format the spec names that is not offered"))}
+    return {
+        "/iiif/3/{identifier}/info.json": {"get": {
+            "summary": "IIIF image information", "operationId": "iiif_info", "parameters": [ident, *display],
+            "responses": {"200": {"description": "The image information document (JSON-LD)", "headers": cors,
+                                  "content": {"application/ld+json": {"schema": {"type": "object"}},
+                                              "application/json": {"schema": {"type": "object"}}}},
+                          "304": {"description": "Not modified"}, **errors}}},
+        "/iiif/3/{identifier}/{region}/{size}/{rotation}/{quality}.{format}": {"get": {
+            "summary": "IIIF image request", "operationId": "iiif_image", "parameters": [*image, *display],
+            "responses": {"200": {"description": "The image", "headers": cors, "content": image_types},
+                          "304": {"description": "Not modified"}, **errors}}},
+        "/iiif/3/{identifier}": {"get": {
+            "summary": "IIIF base URI", "operationId": "iiif_base", "parameters": [ident],
+            "responses": {"303": {"description": "Redirect to info.json"}, **errors}}},
+    }
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -145,6 +191,7 @@ def document(settings: Settings) -> dict[str, Any]:
                                       "responses": {"200": {"description": "OpenAPI document", "content": {
                                           "application/json": {"schema": {"type": "object"}}}}}}},
             **hips_paths(),
+            **iiif_paths(),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["detail"],
