@@ -96,7 +96,8 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
             return np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("L"), dtype=np.float32)
 
         # Tiles arrive over a few frames: wait until every source shows, then look at the whole picture.
-        wait_for(lambda: min(brightness(picture(), x, y) for x, y in SOURCES) > 200, "the sources on the sky")
+        wait_for(lambda: min(brightness(picture(), x, y) for x, y in SOURCES) > 200, "the sources on the sky",
+                 timeout=120)
         shot = picture()
         for x, y in SOURCES:
             assert brightness(shot, x, y) > 200, (x, y)
@@ -125,6 +126,9 @@ def test_aladin_page_says_why_an_image_has_no_hips(webgl_browser: Any, make_fits
     context = webgl_browser.new_context()
     page = context.new_page()
     try:
+        page.goto(f"{server.url}/?image=plain.fits")  # the viewer offers no Aladin Lite for it
+        page.wait_for_function("window.tileserverViewer && window.tileserverViewer.info")
+        assert page.locator("button[data-tool=aladin]").is_hidden()
         page.goto(f"{server.url}/aladin?image=plain.fits")
         assert page.evaluate("window.tileserverAladin") is None
         assert "no celestial WCS" in page.text_content("#status")

@@ -211,11 +211,13 @@ def _separation(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.n
         return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
 
 
-def fits_tile(data: np.ndarray, order: int, npix: int) -> bytes:
-    """A float32 FITS HiPS tile: one plane, rows as HiPS stores them (no WCS: the tile's place is its name)."""
+def fits_tile(data: np.ndarray, order: int, npix: int | None) -> bytes:
+    """A float32 FITS HiPS tile (or Allsky preview, npix None): one plane, rows as HiPS stores them (no WCS: the
+    tile's place is its name)."""
     hdu = fits.PrimaryHDU(np.ascontiguousarray(data, dtype=">f4"))
     hdu.header["ORDER"] = (order, "HEALPix order of the tile")
-    hdu.header["NPIX"] = (npix, "nested HEALPix index of the tile")
+    if npix is not None:
+        hdu.header["NPIX"] = (npix, "nested HEALPix index of the tile")
     hdu.header["ORIGIN"] = "tileserver"
     buf = io.BytesIO()
     hdu.writeto(buf)

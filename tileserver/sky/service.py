@@ -106,7 +106,7 @@ class HipsService:
                 mosaic[:, row * side:(row + 1) * side, col * side:(col + 1) * side] = \
                     self._sample(image, sky, healpix.ALLSKY_ORDER, npix, shift)[:, ::-1]
         if fmt == "fits":
-            body = hips.fits_tile(mosaic[0, ::-1], healpix.ALLSKY_ORDER, -1)
+            body = hips.fits_tile(mosaic[0, ::-1], healpix.ALLSKY_ORDER, None)
         else:
             body = encode.jpeg(self.engine.render_pixels(image, mosaic, Render()), self.engine.settings.quality)
         tile = CachedTile(self.etag(image, key), body)

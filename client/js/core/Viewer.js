@@ -189,6 +189,7 @@ export class Viewer extends Evented {
     this.rendered = new RenderedImage(this.map, this.api, info, image, this.settings.toParams());
     this.toolbar.setHidden('channels', info.channels < 2);
     this.toolbar.setHidden('spectrum', info.channels < 2);
+    this.toolbar.setHidden('aladin', !this.wcs); // a HiPS needs sky coordinates
     if (info.channels < 2) this.panels.channels.hide();
     this._zoomClass();
     this.app.classList.add('ts-has-image');
