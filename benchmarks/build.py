@@ -119,8 +119,8 @@ IMAGES: dict[str, tuple[str, Callable[[Path], None]]] = {
 
 def child(path: Path, tile_size: int, threads: int) -> None:
     """Open and build one image into a temporary folder; print the figures as JSON."""
-    from tileserver.store import pyramid
     from tileserver.images import fits, open_image, raster  # noqa: F401  (imported once per server, not per build)
+    from tileserver.store import pyramid
 
     folder = Path(tempfile.mkdtemp(prefix="tileserver-bench-"))
     try:

@@ -14,7 +14,7 @@ import numpy as np
 import simplejpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tileserver.display.render import mix_matrix, render_color, render_mono  # noqa: E402
+from tileserver.display.render import mix_matrix, render_color, render_mono
 
 SIZE = 256
 QUALITY = 90

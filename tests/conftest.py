@@ -159,7 +159,7 @@ class LiveServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.root_path}"
 
-    def start(self, timeout: float = 30.0) -> "LiveServer":
+    def start(self, timeout: float = 30.0) -> LiveServer:
         self._logfile = open(self.log, "wb")
         self.proc = subprocess.Popen(self.args, env=self.env, stdout=self._logfile, stderr=subprocess.STDOUT,
                                      start_new_session=True)

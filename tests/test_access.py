@@ -4,12 +4,9 @@ websocket), in-process and behind a real nginx doing basic auth."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from astropy.io import fits

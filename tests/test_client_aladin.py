@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from conftest import chromium_path, save_artifact, wait_for
-from tileserver.web.hips import aladin_dir
 from PIL import Image
+
+from tileserver.web.hips import aladin_dir
+
+from conftest import chromium_path, save_artifact, wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tileserver.store.diskcache import cache_key
 from tileserver.engine import BuildState
+from tileserver.store.diskcache import cache_key
 
 
 def test_list_shows_folders_then_images_and_skips_the_rest(client, make_fits, data_dir: Path):

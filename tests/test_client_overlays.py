@@ -194,10 +194,12 @@ def test_local_files_by_picker_and_drop(server, page, folders):
     sources = SkyCoord([150.001, 149.998, 150.004], [2.002, 1.999, 1.997], unit="deg")
     votable = votable_bytes(Table({"ra": sources.ra.deg, "dec": sources.dec.deg, "name": ["a", "b", "c"]}))
     geojson = json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.ra.deg - 360 * (c.ra.deg > 180), c.dec.deg]},
-         "properties": {"name": n}} for c, n in zip(sources, "abc")]}).encode()
+        {"type": "Feature", "properties": {"name": n},
+         "geometry": {"type": "Point", "coordinates": [c.ra.deg - 360 * (c.ra.deg > 180), c.dec.deg]}}
+        for c, n in zip(sources, "abc")]}).encode()
     sexagesimal = "\n".join(["name,RA,Dec"] + [
-        f"{n},{c.ra.to_string(unit=u.hourangle, sep=':', precision=4)},{c.dec.to_string(sep=':', precision=3, alwayssign=True)}"
+        f"{n},{c.ra.to_string(unit=u.hourangle, sep=':', precision=4)},"
+        f"{c.dec.to_string(sep=':', precision=3, alwayssign=True)}"
         for c, n in zip(sources, "abc")]).encode()
     page.keyboard.press("k")
     page.set_input_files(".ts-panel-overlays input[type=file]", files=[
@@ -233,7 +235,8 @@ def test_local_files_by_picker_and_drop(server, page, folders):
 def shapes_on_page(page: Any, index: int) -> list[dict[str, Any]]:
     """The Leaflet layers of overlay `index` as {shape, frame, rings: [[FITS x, y]...]...}."""
     return page.evaluate("""(index) => {
-        const v = window.tileserverViewer, group = index < 0 ? v.panels.overlays.drawn : v.panels.overlays.layers[index];
+        const v = window.tileserverViewer;
+        const group = index < 0 ? v.panels.overlays.drawn : v.panels.overlays.layers[index];
         const fits = (ll) => v.mapping.latLngToFits(ll);
         return group.getLayers().map((l) => {
             const p = l.feature.properties;
@@ -370,7 +373,7 @@ def test_grid_labels_match_astropy(server, page):
     steps = page.evaluate("() => window.tileserverViewer.grid.steps")
     save_artifact("overlays-grid.png", page.screenshot())
     for axis in ("lon", "lat"):
-        label = next(l for l in labels if l["axis"] == axis)
+        label = next(item for item in labels if item["axis"] == axis)
         x, y = fits_at(page, label["x"], label["y"])
         world = wcs.pixel_to_world(x - 1, y - 1)
         value = world.ra.deg if axis == "lon" else world.dec.deg
@@ -380,7 +383,7 @@ def test_grid_labels_match_astropy(server, page):
         assert spelled == pytest.approx(value, abs=1e-7), label
         step = steps[0] if axis == "lon" else steps[1]
         assert round(value / step) * step == pytest.approx(value, abs=1e-7)  # a round multiple of the spacing
-    assert {l["axis"] for l in labels} == {"lon", "lat"}
+    assert {item["axis"] for item in labels} == {"lon", "lat"}
     # Zoomed out, the spacing grows.
     page.keyboard.press("-")
     page.keyboard.press("-")

@@ -23,10 +23,20 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import PHONE, LiveServer, save_artifact, watched_page
-from test_client_viewer import (CUBE, SKY, TILE, client_images, no_errors, open_viewer, screen_point, settle,
-                                start_server)
 from tileserver.store.pyramid import Geometry
+
+from conftest import PHONE, LiveServer, save_artifact, watched_page
+from test_client_viewer import (
+    CUBE,
+    SKY,
+    TILE,
+    client_images,
+    no_errors,
+    open_viewer,
+    screen_point,
+    settle,
+    start_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -320,7 +330,8 @@ def test_a_fits_cutout_has_the_data_and_the_wcs(server, page, zoom: float, scale
     # Rows counted from the top in RGN; FITS rows count from the bottom.
     b = binning
     block = data[height - r2: height - r1 + 1, x1 - 1: x2]
-    assert cutout.dtype.kind == "f" and cutout.dtype.itemsize == 4 and cutout.shape == (block.shape[0] // b, block.shape[1] // b)
+    assert cutout.dtype.kind == "f" and cutout.dtype.itemsize == 4
+    assert cutout.shape == (block.shape[0] // b, block.shape[1] // b)
     expected = block.reshape(cutout.shape[0], b, cutout.shape[1], b).mean(axis=(1, 3), dtype=np.float64)
     np.testing.assert_allclose(cutout, expected, rtol=1e-6)
     # Cutout pixel (i, j) covers the original's pixels from x1 - 0.5 + (i - 1) b, from the region's bottom edge.
@@ -339,7 +350,8 @@ def test_a_region_over_the_limit_shows_the_servers_message(folders, page):
         page.click("[data-action=snapshot-download]")
         status = page.locator(".ts-panel-snapshot .ts-tool-status.ts-error")
         status.wait_for()
-        message = "Snapshot: the region covers 20 tiles at BIN=1, over the limit of 2; use a larger BIN or a smaller region"
+        message = ("Snapshot: the region covers 20 tiles at BIN=1, over the limit of 2; "
+                   "use a larger BIN or a smaller region")
         assert status.text_content() == message
         save_artifact("tools-snapshot-too-large.png", page.screenshot())
         assert len(page.failed_requests) == 1 and page.failed_requests[0].startswith("413 ")

@@ -24,10 +24,11 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import PHONE, LiveServer, cancelled, save_artifact, sky, tan_header, watched_page
 from tileserver.store.diskcache import cache_key
 from tileserver.store.progress import ProgressBoard
 from tileserver.store.pyramid import Geometry
+
+from conftest import PHONE, LiveServer, cancelled, save_artifact, sky, tan_header, watched_page
 
 pytestmark = pytest.mark.browser
 

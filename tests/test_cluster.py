@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port, wait_for
-from proxies import write_image
 from websockets.sync.client import connect
 
 from tileserver import config
@@ -27,6 +25,9 @@ from tileserver.cluster import launcher, services
 from tileserver.cluster.bus import RedisBus
 from tileserver.errors import SettingError
 from tileserver.store.diskcache import DiskCache
+
+from conftest import free_port, wait_for
+from proxies import write_image
 
 pytestmark = pytest.mark.proxy
 

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import ROOT, free_port
 from tileserver import datapath
-from tileserver.web import api
 from tileserver.errors import Forbidden, ImageNotFound
+from tileserver.web import api
+
+from conftest import ROOT, free_port
 
 NOT_FOUND = {"detail": [{"loc": ["query", "FIF"], "msg": "no such image", "type": "not_found"}]}
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tileserver.store import diskcache, pyramid
-from tileserver.web import api
-from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
 from tileserver.errors import CacheFull
+from tileserver.store import diskcache, pyramid
+from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
+from tileserver.web import api
 
 
 @pytest.mark.parametrize("values, expected", [

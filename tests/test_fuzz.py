@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import sky
 from tileserver import iip
 from tileserver.display import render, stats
 from tileserver.display.colormaps import COLORMAPS
 from tileserver.errors import InvalidParameter
+
+from conftest import sky
 
 LONG = os.environ.get("TILESERVER_FUZZ") == "long"
 SCALE = 10 if LONG else 1

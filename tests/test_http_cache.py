@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from tileserver.web import api
 from tileserver.iip import Render
 from tileserver.store.tilecache import CachedTile, TileCache, TileKey
+from tileserver.web import api
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=60, must-revalidate"
@@ -149,7 +149,7 @@ def test_tile_cache_under_threads():
                 tile = cache.get(k)
                 assert tile is None or tile.data == b"%d" % k.tile[1]
                 cache.put(k, CachedTile(b'"e"', b"%d" % k.tile[1]))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]

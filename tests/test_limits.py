@@ -16,9 +16,10 @@ from astropy.io import fits
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
-from conftest import sky
 from tileserver import engine as engine_module
 from tileserver.display import encode
+
+from conftest import sky
 
 
 def detail(r: Any) -> dict[str, Any]:

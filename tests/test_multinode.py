@@ -19,11 +19,12 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tileserver.cli.cache import main as cache_main
+from tileserver.store.diskcache import DiskCache
+
 import proxies
 from conftest import LiveServer, wait_for
 from proxies import write_image
-from tileserver.cli.cache import main as cache_main
-from tileserver.store.diskcache import DiskCache
 
 pytestmark = pytest.mark.proxy
 

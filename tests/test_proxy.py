@@ -16,9 +16,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tileserver.web.status import PUBLISH_INTERVAL
+
 import proxies
 from conftest import LiveServer, save_artifact
-from tileserver.web.status import PUBLISH_INTERVAL
 
 pytestmark = pytest.mark.proxy
 

@@ -11,9 +11,9 @@ import pytest
 from astropy.visualization import ZScaleInterval
 
 from tileserver.display import stats
+from tileserver.images import ImageSource
 from tileserver.store import pyramid
 from tileserver.store.diskcache import DiskCache
-from tileserver.images import ImageSource
 from tileserver.store.pyramid import Geometry, Pyramid, bin2
 
 nan = np.nan

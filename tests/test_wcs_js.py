@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(astropy.__file__).parent / "wcs" / "tests" / "data"
 
 # 1904-66_NCP.hdr is the NCP map written as SIN with PV2_2; the "ncp" header below is a real NCP.
-SUPPORTED_MAPS = ("AZP", "TAN", "STG", "SIN", "NCP", "ARC", "ZPN", "ZEA", "CEA", "CAR", "MER", "SFL", "MOL", "AIT", "COE")
-SUPPORTED_CODES = {"TAN", "SIN", "NCP", "ZEA", "ARC", "STG", "ZPN", "AZP", "CAR", "CEA", "MER", "AIT", "MOL", "SFL", "COE", "TPV"}
+SUPPORTED_MAPS = ("AZP", "TAN", "STG", "SIN", "NCP", "ARC", "ZPN", "ZEA", "CEA", "CAR", "MER", "SFL", "MOL", "AIT",
+                  "COE")
+SUPPORTED_CODES = {"TAN", "SIN", "NCP", "ZEA", "ARC", "STG", "ZPN", "AZP", "CAR", "CEA", "MER", "AIT", "MOL", "SFL",
+                   "COE", "TPV"}
 UNSUPPORTED_MAPS = ("SZP", "AIR", "CYP", "PAR", "COP", "COD", "COO", "BON", "PCO", "TSC", "CSC", "QSC", "HPX")
 DISTORTED_FILES = ("sip.fits", "sip2.fits", "irac_sip.hdr", "siponly.hdr", "tpvonly.hdr")
 OTHER_FILES = ("zpn-hole.hdr", "outside_sky.hdr")
@@ -142,7 +144,8 @@ def header_dict(header: fits.Header) -> dict:
         key, value = card.keyword, card.value
         if key in ("COMMENT", "HISTORY"):
             cards[key] = (cards.get(key, "") + "\n" + str(value)).lstrip("\n")
-        elif key and isinstance(value, (bool, int, float, str)) and not (isinstance(value, float) and not math.isfinite(value)):
+        elif key and isinstance(value, (bool, int, float, str)) and not (
+                isinstance(value, float) and not math.isfinite(value)):
             cards[key] = value
     # Bring legacy headers up to date on both sides, so that astropy raises no warning:
     # RADECSYS is deprecated (wcs.js reads it too, see its own tests), and sip.fits is a
@@ -157,7 +160,8 @@ def header_dict(header: fits.Header) -> dict:
 def astropy_wcs(cards: dict) -> WCS:
     # Dates play no part in a celestial WCS; astropy would derive MJD-OBS from them, with a warning.
     header = fits.Header(
-        [(key, value) for key, value in cards.items() if key not in ("COMMENT", "HISTORY") and not key.startswith("DATE")]
+        [(key, value) for key, value in cards.items()
+         if key not in ("COMMENT", "HISTORY") and not key.startswith("DATE")]
     )
     if projection_code(cards) == "NCP":
         # wcslib rewrites the legacy NCP as SIN (paper II, section 5.1.5) and says so.
@@ -183,8 +187,8 @@ def has_unit_scale(cards: dict) -> bool:
 
 # Frames astropy does not name without sunpy (solar) or at all (ELON/ELAT: it falls back on RADESYS; SLON), by their
 # longitude axis, under the names paper II and sunpy give them.
-FRAME_OF_AXIS = {"ELON": "ecliptic", "SLON": "supergalactic", "HPLN": "helioprojective", "HGLN": "heliographic_stonyhurst",
-                 "CRLN": "heliographic_carrington"}
+FRAME_OF_AXIS = {"ELON": "ecliptic", "SLON": "supergalactic", "HPLN": "helioprojective",
+                 "HGLN": "heliographic_stonyhurst", "CRLN": "heliographic_carrington"}
 
 
 def frame_name(wcs: WCS) -> str:
@@ -235,11 +239,13 @@ def sexagesimal_cases(seed: int) -> list[dict]:
     for index, (lon, lat) in enumerate(positions):
         precision = index % 4
         ra = Angle(lon * u.deg).to_string(unit=u.hourangle, sep=":", precision=precision, pad=True)
-        dec = Angle(lat * u.deg).to_string(unit=u.deg, sep=":", precision=max(precision - 1, 0), pad=True, alwayssign=True)
+        dec = Angle(lat * u.deg).to_string(unit=u.deg, sep=":", precision=max(precision - 1, 0), pad=True,
+                                           alwayssign=True)
         # astropy writes 24:00:00 for a right ascension that rounds up to a full turn; wcs.js wraps it to 0h.
         ra = "00" + ra[2:] if ra.startswith("24:") else ra
         ra_letters = Angle(ra, unit=u.hourangle).to_string(unit=u.hourangle, sep="hms", precision=precision, pad=True)
-        dec_letters = Angle(dec, unit=u.deg).to_string(unit=u.deg, sep="dms", precision=max(precision - 1, 0), pad=True, alwayssign=True)
+        dec_letters = Angle(dec, unit=u.deg).to_string(unit=u.deg, sep="dms", precision=max(precision - 1, 0),
+                                                       pad=True, alwayssign=True)
         cases.append({
             "lon": lon,
             "lat": lat,
@@ -255,11 +261,11 @@ def galactic_cases(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     ra, dec = rng.uniform(0, 360, 20), np.degrees(np.arcsin(rng.uniform(-1, 1, 20)))
     galactic = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs").galactic
-    l, b = rng.uniform(0, 360, 20), np.degrees(np.arcsin(rng.uniform(-1, 1, 20)))
-    icrs = SkyCoord(l * u.deg, b * u.deg, frame="galactic").icrs
+    glon, glat = rng.uniform(0, 360, 20), np.degrees(np.arcsin(rng.uniform(-1, 1, 20)))
+    icrs = SkyCoord(glon * u.deg, glat * u.deg, frame="galactic").icrs
     return {
         "to_galactic": [[r, d, g.l.degree, g.b.degree] for r, d, g in zip(ra, dec, galactic)],
-        "to_equatorial": [[gl, gb, e.ra.degree, e.dec.degree] for gl, gb, e in zip(l, b, icrs)],
+        "to_equatorial": [[gl, gb, e.ra.degree, e.dec.degree] for gl, gb, e in zip(glon, glat, icrs)],
     }
 
 
@@ -326,7 +332,8 @@ def test_fixture_covers_every_supported_projection(fixture: dict):
 def test_wcs_js_matches_astropy(fixture: dict, tmp_path: Path):
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node (Node.js >= 20) is required to test the web client's WCS library: install it (apt-get install nodejs)")
+        pytest.fail("node (Node.js >= 20) is required to test the web client's WCS library: "
+                    "install it (apt-get install nodejs)")
     fixture_path = tmp_path / "wcs_fixture.json"
     fixture_path.write_text(json.dumps(fixture))
     result = subprocess.run(

@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import sky, wait_for
-from tileserver.web import server
 from tileserver.store.diskcache import cache_key
+from tileserver.web import server
+
+from conftest import sky, wait_for
 
 WORKERS = ("--workers", "2")
 

@@ -22,11 +22,12 @@ from astropy.io import fits
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocketDisconnect
 
-from conftest import sky, run_async
 from tileserver import config
-from tileserver.web.app import create_app
 from tileserver.store.progress import ProgressBoard
+from tileserver.web.app import create_app
 from tileserver.web.ws import origin_allowed
+
+from conftest import run_async, sky
 
 BOUND = 20.0  # seconds any single expected message may take before the test gives up (a bound, not a measure)
 

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
+from test_ws import (
+    check_abusers_are_closed_alone,
+    check_idle_sockets,
+    check_progress_across_workers,
+    check_rewrite_is_noticed,
+    write_slow_image,
+)
 
 import proxies
 from conftest import LiveServer, run_async, sky
-from test_ws import (check_abusers_are_closed_alone, check_idle_sockets, check_progress_across_workers,
-                     check_rewrite_is_noticed, write_slow_image)
 
 pytestmark = pytest.mark.proxy
 

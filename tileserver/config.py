@@ -66,8 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
        min=0, max=3600),
     _s("max_requests", int, 0, "Restart a worker after this many requests (0: never), against slow leaks.", "server",
        min=0, max=10**9),
-    _s("max_requests_jitter", int, 0, "Random extra requests before such a restart, so workers do not restart together.",
-       "server", min=0, max=10**9),
+    _s("max_requests_jitter", int, 0, "Random extra requests before such a restart, so workers do not restart "
+       "together.", "server", min=0, max=10**9),
     _s("cors_origins", str, "", "Comma-separated origins allowed to call the API from another site (none by default).",
        "server"),
     _s("admin_pages", bool, True, "Serve /status, /status.json and /metrics.", "server"),
@@ -234,6 +234,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 def parse_value(setting: Setting, raw: Any) -> Any:
     """Convert a raw value (text from a file, the environment or the CLI) and check its range."""
+    value: Any
     if isinstance(raw, str) and setting.type is not str:
         text = raw.strip()
         if setting.type is bool:
@@ -254,11 +255,15 @@ def parse_value(setting: Setting, raw: Any) -> Any:
         raise SettingError(f"setting {setting.name}: {raw!r} is not a valid {setting.type.__name__}")
     if setting.type is float and value != value:
         raise SettingError(f"setting {setting.name}: {raw!r} is not a number")
-    if setting.min is not None and value < setting.min or setting.max is not None and value > setting.max:
+    if isinstance(value, (int, float)) and not _within(value, setting):
         raise SettingError(
             f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to {_fmt(setting.max)})"
         )
     return value
+
+
+def _within(value: float, setting: Setting) -> bool:
+    return (setting.min is None or value >= setting.min) and (setting.max is None or value <= setting.max)
 
 
 def _fmt(x: float | None) -> str:

@@ -10,24 +10,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from cachetools import LRUCache
 
 from . import __version__, access, datapath
-from .display import encode, render, stats
-from .store import pyramid
 from .config import Settings
-from .store.diskcache import CheckedPyramid, DiskCache, cache_key
+from .display import encode, render, stats
 from .errors import InvalidParameter, Overloaded, TileServerError, TooLarge
-from .images import open_image
 from .iip import Query, Render
+from .images import open_image
+from .store import pyramid
+from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .store.progress import ProgressBoard
-from .store.pyramid import CorruptEntry, Pyramid
+from .store.pyramid import CorruptEntry, Geometry
 from .store.tilecache import TileCache
 
-PERCENT_PRESETS = ("90", "95", "99", "99.5", "99.9")
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,12 +36,12 @@ class Image:
 
     key: str
     fif: str
-    pyramid: Pyramid
+    pyramid: CheckedPyramid
     manifest: dict[str, Any]
     default_cuts: list[tuple[float, float]] = field(default_factory=list)
 
     @property
-    def geometry(self) -> pyramid.Geometry:
+    def geometry(self) -> Geometry:
         return self.pyramid.geometry
 
     @property
@@ -282,7 +282,7 @@ class Engine:
         pixels = self.render_pixels(image, data, query.render)
         return encode.jpeg(pixels, self._quality(query.render))
 
-    def _read(self, image: Image, read: Callable[[], np.ndarray]) -> np.ndarray:
+    def _read(self, image: Image, read: Callable[[], T]) -> T:
         try:
             return read()
         except CorruptEntry:
@@ -311,7 +311,7 @@ class Engine:
         if r.channel is not None and r.channel > n:
             raise InvalidParameter(f"CHAN {r.channel} does not exist: the image has {n} channel(s)", "CHAN")
         cuts = self._cuts(image, r)
-        common = {
+        common: dict[str, Any] = {
             "contrast": s.contrast if r.contrast is None else r.contrast,
             "brightness": s.brightness if r.brightness is None else r.brightness,
             "gamma": self.default_gamma(image) if r.gamma is None else r.gamma,

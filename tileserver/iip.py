@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .errors import InvalidParameter
 from .display.render import STRETCHES
+from .errors import InvalidParameter
 
 FORMATS = ("jpeg", "png", "webp", "fits")
 REPEATABLE = {"CHAN", "MINMAX", "MIX"}
@@ -163,18 +163,18 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
     path, selector = split_fif(fif)
     channels = tuple(_channel(v) for v in params.get("CHAN", []))
     render = _render(params, channels)
-    common = {"fif": path, "selector": selector, "channels": channels, "render": render,
-              "version": _one(params, "V"), "user": user}
+    info = Query(fif=path, selector=selector, kind="info", channels=channels, render=render,
+                 version=_one(params, "V"), user=user)
     if "INFO" in params:
-        return Query(kind="info", **common)
+        return info
     if "obj" in params:
-        return Query(kind="obj", **common)
+        return replace(info, kind="obj")
     jtl = _one(params, "JTL")
     if jtl is not None:
         z, i = (int(v) for v in _match(_RE_PAIR, jtl, "JTL", "z,i"))
         if z < 0 or i < 0:
             raise InvalidParameter("JTL resolution and tile index must be positive", "JTL")
-        return Query(kind="tile", tile=(z, i), **common)
+        return replace(info, kind="tile", tile=(z, i))
     rgn = _one(params, "RGN")
     if rgn is not None:
         x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, rgn, "RGN", "x1,y1:x2,y2"))
@@ -185,15 +185,15 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
         output = "jpeg" if output == "jpg" else output
         if output not in FORMATS:
             raise InvalidParameter(f"CVT must be one of {', '.join(FORMATS)}", "CVT")
-        return Query(kind="region", region=(x1, y1, x2, y2), binning=binning, output=output, **common)
+        return replace(info, kind="region", region=(x1, y1, x2, y2), binning=binning, output=output)
     val = _one(params, "VAL")
     if val is not None:
         x, y = (int(v) for v in _match(_RE_PAIR, val, "VAL", "x,y"))
-        return Query(kind="value", point=(x, y), **common)
+        return replace(info, kind="value", point=(x, y))
     pfl = _one(params, "PFL")
     if pfl is not None:
         x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, pfl, "PFL", "x1,y1:x2,y2"))
-        return Query(kind="profile", line=(x1, y1, x2, y2), **common)
+        return replace(info, kind="profile", line=(x1, y1, x2, y2))
     raise InvalidParameter("say what to return: INFO, obj, JTL, RGN, VAL or PFL", "FIF")
 
 
@@ -228,16 +228,17 @@ def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
     colormap = "grey" if colormap == "gray" else colormap
     if colormap not in COLORMAPS:
         raise InvalidParameter(f"CMP must be one of {', '.join(COLORMAPS)}", "CMP")
-    minmax = []
+    minmax: list[tuple[int, float, float]] = []
     for text in params.get("MINMAX", []):
-        c, lo, hi = _match(_RE_MINMAX, text, "MINMAX", "channel:min,max")
-        lo_f, hi_f = _finite((lo, hi), "MINMAX")
-        minmax.append((int(c), lo_f, hi_f))
-    mix = []
+        channel, *cuts = _match(_RE_MINMAX, text, "MINMAX", "channel:min,max")
+        lo, hi = _finite(cuts, "MINMAX")
+        minmax.append((int(channel), lo, hi))
+    mix: list[tuple[int, float, float, float]] = []
     for text in params.get("MIX", []):
-        c, r, g, b = _match(_RE_MIX, text, "MIX", "channel:r,g,b")
-        mix.append((int(c), *_finite((r, g, b), "MIX")))
-    for c, *_ in minmax + mix:
+        channel, *weights = _match(_RE_MIX, text, "MIX", "channel:r,g,b")
+        r, g, b = _finite(weights, "MIX")
+        mix.append((int(channel), r, g, b))
+    for c in [m[0] for m in minmax] + [m[0] for m in mix]:
         if c < 1:
             raise InvalidParameter("channel numbers start at 1", "MINMAX" if minmax else "MIX")
     return Render(

@@ -126,7 +126,7 @@ def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], vi
         start = time.monotonic()
         try:
             width, height = build(rel)
-        except Exception as e:  # noqa: BLE001 - one bad image must not stop a batch job; it is reported
+        except Exception as e:
             reason = e.message if isinstance(e, TileServerError) else f"{type(e).__name__}: {e}"
             print(f"failed  {rel}: {reason}", file=sys.stderr)
             failures += 1

@@ -106,9 +106,8 @@ def quick_look(images: list[str], cli: dict[str, Any]) -> dict[str, Any]:
     """Settings for `tileserver IMAGE...`: serve the images' folder and open the first image."""
     if not images:
         return {}
-    from ..images import sniff
-
     from ..iip import split_fif
+    from ..images import sniff
 
     paths = []
     selectors = []
@@ -143,19 +142,15 @@ def demo_settings(settings: config.Settings) -> dict[str, Any]:
 
 
 def get(settings: config.Settings, path: str) -> int:
-    from starlette.testclient import TestClient
+    from ..web.app import request_once
 
-    from ..web.app import create_app
-
-    with TestClient(create_app(settings)) as client:
-        response = client.get(path)
-    content_type = response.headers.get("content-type", "")
+    status, content_type, body = request_once(settings, path)
     if content_type.startswith(("text/", "application/json")):
-        print(response.text)
+        print(body.decode("utf-8", "replace"))
     else:
-        sys.stdout.buffer.write(response.content)
-    print(f"HTTP {response.status_code} {content_type} {len(response.content)} bytes", file=sys.stderr)
-    return 0 if response.status_code < 400 else 1
+        sys.stdout.buffer.write(body)
+    print(f"HTTP {status} {content_type} {len(body)} bytes", file=sys.stderr)
+    return 0 if status < 400 else 1
 
 
 def viewer_url(settings: config.Settings) -> str:

@@ -75,7 +75,7 @@ def build_task(job: BuildJob) -> dict[str, Any]:
     if key != job.key:
         raise ImageNotFound("the image changed on disk while it was being opened; try again", "FIF")
     image = engine.open(query)
-    entry = image.pyramid.entry  # type: ignore[attr-defined]
+    entry = image.pyramid.entry
     try:
         manifest, mine = store.publish(key, entry.folder, entry.manifest)
     finally:

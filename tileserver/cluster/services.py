@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import SettingError
 
@@ -128,7 +129,7 @@ def start_store(state: Path, ports: dict[str, int], key: str, secret: str) -> in
     return pid
 
 
-def s3_client(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def s3_client(env: dict[str, str]) -> Any:
     import boto3
     from botocore.config import Config
 

@@ -53,7 +53,7 @@ def _from_anchors(spec: str) -> np.ndarray:
 
 
 def _from_segments(segments: tuple) -> np.ndarray:
-    channels = [np.interp(_POSITIONS, *zip(*breakpoints)) for breakpoints in segments]
+    channels = [np.interp(_POSITIONS, [x for x, _ in points], [y for _, y in points]) for points in segments]
     return _to_uint8(np.stack(channels, axis=1))
 
 

@@ -17,10 +17,10 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from ..errors import InvalidParameter, TooLarge, UnsupportedImage
 from .base import Chip, ImageSource
@@ -64,8 +64,9 @@ def open_raster(path: Path, selector: str | None, max_pixels: int) -> ImageSourc
             raise TooLarge(f"the image has {width} x {height} pixels, over the server's limit of {max_pixels}")
         pages = _pages(image, selector)
         stored = [_stored_runs(image, page) for page in pages]
-        if all(runs is not None for runs in stored):
-            return _stored_source(path, image, pages, stored)  # type: ignore[arg-type]
+        runs = [r for r in stored if r is not None]
+        if len(runs) == len(stored):
+            return _stored_source(path, image, pages, runs)
         frames = [_decode(image, page, len(pages) > 1) for page in pages]
     except (TooLarge, InvalidParameter, UnsupportedImage):
         image.close()
@@ -97,7 +98,7 @@ def _pages(image: Image.Image, selector: str | None) -> list[int]:
     return pages
 
 
-def _stored_runs(image: Image.Image, page: int) -> Runs | None:
+def _stored_runs(image: ImageFile.ImageFile, page: int) -> Runs | None:
     """Where the rows of a TIFF page lie in the file, if they are stored as Pillow would merely copy them
     (uncompressed, whole-width strips, no orientation to apply); None if the page must be decoded."""
     image.seek(page)
@@ -105,7 +106,10 @@ def _stored_runs(image: Image.Image, page: int) -> Runs | None:
         return None
     width, height = image.size
     runs: Runs = []
-    for codec, (x0, y0, x1, y1), offset, args in image.tile:
+    for codec, extents, offset, args in image.tile:
+        if extents is None:
+            return None
+        x0, y0, x1, y1 = extents
         rawmode, stride, step = (tuple(args) + (0, 1))[:3] if isinstance(args, tuple) else (args, 0, 1)
         mode, dtype = STORED.get(rawmode, (None, "u1"))
         row_bytes = width * len(BANDS[image.mode]) * np.dtype(dtype).itemsize
@@ -167,7 +171,8 @@ def _type_range(frames: list[Image.Image]) -> tuple[float, float] | None:
     mode = frames[0].mode
     if mode in TYPE_RANGES:
         return TYPE_RANGES[mode]
-    extrema = [frame.getextrema() for frame in frames]
+    # Modes without a fixed range (I, F) have one band, so one (min, max) pair each.
+    extrema = [cast(tuple[float, float], frame.getextrema()) for frame in frames]
     lo, hi = float(min(e[0] for e in extrema)), float(max(e[1] for e in extrema))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None

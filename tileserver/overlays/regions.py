@@ -14,6 +14,7 @@ The viewer draws the shapes through its own WCS, so one answer serves every imag
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -65,7 +66,7 @@ def _parse(text: str) -> tuple[list[Any], list[str]]:
         warnings.simplefilter("always")
         try:
             regions = list(Regions.parse(text, format="ds9"))
-        except Exception as e:  # noqa: BLE001 - the parser raises TypeError, ValueError... for a bad line
+        except Exception as e:
             raise InvalidParameter(f"not a ds9 region file: {_first_bad_line(text) or e}", "regions") from None
     return regions, [str(w.message) for w in caught]
 
@@ -85,7 +86,7 @@ def _first_bad_line(text: str) -> str:
                 continue
             try:
                 Regions.parse(f"{frame}\n{line}", format="ds9")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 return f"line {number}: {e}"
     return ""
 
@@ -141,9 +142,13 @@ def _positions(points: Any, is_sky: bool, batch: _SkyBatch) -> list[list[float]]
     slots: list[list[float]] = []
     for lon, lat in zip(*_lon_lat(points)):
         slot = [0.0, 0.0]
-        batch.add(points.frame, (lon, lat), lambda ra, dec, slot=slot: slot.__setitem__(slice(None), [ra, dec]))
+        batch.add(points.frame, (lon, lat), functools.partial(_fill, slot))
         slots.append(slot)
     return slots
+
+
+def _fill(slot: list[float], ra: float, dec: float) -> None:
+    slot[:] = [ra, dec]
 
 
 class _SkyBatch:

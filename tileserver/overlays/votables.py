@@ -10,7 +10,7 @@ import io
 import math
 import warnings
 import xml.parsers.expat
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -31,7 +31,7 @@ def to_table(data: bytes, name: str = "") -> dict[str, Any]:
         try:
             table = parse(io.BytesIO(data), verify="ignore").get_first_table()
             columns = [c for c in table.to_table(use_names_over_ids=True).itercols() if c.ndim == 1]
-        except Exception as e:  # noqa: BLE001 - XML, structure and value errors alike mean "not a VOTable we read"
+        except Exception as e:
             raise InvalidParameter(f"not a VOTable: {_short(e)}", "votable") from None
     total = len(table.array)
     rows = min(total, MAX_ROWS)
@@ -58,7 +58,7 @@ def _refuse_references(data: bytes) -> None:
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
-    def refuse_doctype(*_: Any) -> None:
+    def refuse_doctype(*_: Any) -> NoReturn:
         raise _Reference("a VOTable may not carry a document type declaration")
 
     def start(name: str, attributes: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ detected (pyramid.CorruptEntry) and rebuilt rather than served. The sum costs ~1
 
 from __future__ import annotations
 
+import builtins  # DiskCache.list() hides the builtin inside the class
 import errno
 import fcntl
 import hashlib
@@ -37,8 +38,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import pyramid
 from ..errors import CacheFull
+from . import pyramid
 
 log = logging.getLogger("tileserver.cache")
 
@@ -333,11 +334,11 @@ class DiskCache:
         except OSError:
             return 0.0
 
-    def evict(self, keep: str | None = None) -> list[str]:
+    def evict(self, keep: str | None = None) -> builtins.list[str]:
         """Remove the least recently used entries beyond the image-count and byte bounds. An entry whose lock is
         held (being built, opened or removed) is skipped; the next eviction reconsiders it."""
-        removed: list[str] = []
-        trash: list[Path] = []
+        removed: builtins.list[str] = []
+        trash: builtins.list[Path] = []
         with self._lock(EVICT_LOCK):
             for attempt in range(EVICT_PASSES):
                 if attempt:
@@ -351,7 +352,7 @@ class DiskCache:
                      " ".join(removed))
         return removed
 
-    def _evict_pass(self, keep: str | None, removed: list[str], trash: list[Path]) -> bool:
+    def _evict_pass(self, keep: str | None, removed: builtins.list[str], trash: builtins.list[Path]) -> bool:
         """One pass of eviction, oldest first; returns whether the bounds now hold."""
         entries = sorted(self.list(), key=self.last_use)
         count, total = len(entries), sum(e.nbytes for e in entries)

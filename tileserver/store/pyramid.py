@@ -139,7 +139,7 @@ def write_tile_row(fd: int, geometry: Geometry, z: int, channel: int, y0: int, r
         tiles[:split].reshape(full, h, ts)[...] = rows[:, : full * ts].reshape(h, full, ts).transpose(1, 0, 2)
     if width > full * ts:
         tiles[split:].reshape(h, width - full * ts)[...] = rows[:, full * ts:]
-    view = memoryview(tiles).cast("B")
+    view = tiles.data.cast("B")
     offset = geometry.offset(z, channel, 0, y0, h) * 4
     while view:
         written = os.pwrite(fd, view, offset)

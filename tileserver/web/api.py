@@ -66,7 +66,7 @@ class Api:
         response = await self.handle(Request(scope, receive))
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | TileResponse:
         raw = request.scope["query_string"]
         engine = self.engine
         if not raw:
@@ -123,7 +123,8 @@ class Api:
         if not future.cancelled():
             future.exception()  # retrieved here, so an error nobody waited for is not logged as lost
 
-    async def _dispatch(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> Response:
+    async def _dispatch(self, request: Request, raw: bytes, query: iip.Query,
+                        image: Image) -> Response | TileResponse:
         engine = self.engine
         kind = query.kind
         if kind == "tile":

@@ -123,3 +123,12 @@ def app_from_environment() -> Starlette:
     """Factory for gunicorn/uvicorn workers: the parent passes the checked settings as TILESERVER_* variables."""
     settings = config.resolve({}, os.environ, config_file=None)
     return create_app(settings)
+
+
+def request_once(settings: config.Settings, path: str) -> tuple[int, str, bytes]:
+    """One GET answered in-process, for `tileserver --get PATH`: status, content type and body."""
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(settings)) as client:
+        response = client.get(path)
+    return response.status_code, response.headers.get("content-type", ""), response.content

@@ -293,13 +293,14 @@ class LiveHub:
             return
         kind = message.get("type")
         image = message.get("image")
-        if kind in ("subscribe", "unsubscribe") and (not isinstance(image, str) or len(image) > MAX_IMAGE_NAME):
-            conn.send({"type": "error", "image": None, "kind": "value_error",
-                       "message": f"{kind} needs an 'image': a path relative to the data folder"})
-        elif kind == "subscribe":
-            self.subscribe(conn, image)
-        elif kind == "unsubscribe":
-            self.unsubscribe(conn, image)
+        if kind in ("subscribe", "unsubscribe"):
+            if not isinstance(image, str) or len(image) > MAX_IMAGE_NAME:
+                conn.send({"type": "error", "image": None, "kind": "value_error",
+                           "message": f"{kind} needs an 'image': a path relative to the data folder"})
+            elif kind == "subscribe":
+                self.subscribe(conn, image)
+            else:
+                self.unsubscribe(conn, image)
         elif kind == "ping":
             conn.send({"type": "pong"})
         elif kind != "pong":
@@ -322,9 +323,9 @@ class LiveHub:
         except TileServerError as exc:
             conn.send({"type": "error", "image": image, "message": exc.message, "kind": exc.kind})
             return
-        watch = self.watches.get(image)
-        if watch is None:
-            watch = self.watches[image] = Watch(self, image, query)
+        if image not in self.watches:
+            self.watches[image] = Watch(self, image, query)
+        watch = self.watches[image]
         watch.subscribers.add(conn)
         conn.subscriptions.add(image)
         if watch.last:

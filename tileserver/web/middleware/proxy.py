@@ -33,7 +33,7 @@ class ProxyMiddleware:
         self.direct = app
         hosts = [str(net) for net in self.networks]
         # uvicorn's own handling of X-Forwarded-*, on the addresses we trust (it checks the peer again itself).
-        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
+        self.proxied: Any = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):

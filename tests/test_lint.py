@@ -1,0 +1,61 @@
+"""The code's own rules: ruff and mypy pass (configured in pyproject.toml), and only the web layer knows the web
+framework."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "tileserver"
+WEB_ONLY = ("starlette", "uvicorn", "gunicorn", "uvicorn_worker")
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_is_clean() -> None:
+    result = run("ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    result = run("mypy", "--no-incremental")  # files and options: [tool.mypy] in pyproject.toml
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def imported(tree: ast.Module) -> set[str]:
+    """Top-level names of the packages a module imports (absolute imports only: relative ones stay inside)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_web_layer_imports_the_web_framework() -> None:
+    offenders = {}
+    for path in modules():
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "web":
+            continue
+        found = imported(ast.parse(path.read_text(encoding="utf-8"))) & set(WEB_ONLY)
+        if found:
+            offenders[str(relative)] = sorted(found)
+    assert offenders == {}, "starlette, uvicorn and gunicorn belong in tileserver/web/"
+
+
+def test_the_web_framework_check_sees_imports() -> None:
+    """The check above would notice: a plain, a dotted and a lazy import all count."""
+    tree = ast.parse("import uvicorn\nfrom starlette.routing import Route\ndef f():\n    import gunicorn.app\n")
+    assert imported(tree) == {"uvicorn", "starlette", "gunicorn"}
+    assert imported(ast.parse("from .web import app\nfrom ..store import pyramid\n")) == set()
