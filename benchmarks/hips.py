@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
         first = fetch(f"{base}/properties")
         with urllib.request.urlopen(f"{base}/properties") as answer:
-            props = {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in answer.read().decode().splitlines())}
+            lines = answer.read().decode().splitlines()
+            props = {k.strip(): v.strip() for k, v in (line.split("=", 1) for line in lines)}
         order = int(props["hips_order"])
         print(f"image {args.size}x{args.size} at {args.scale}\"/px, TAN-SIP; HiPS order {order}, 512-pixel tiles")
         print(f"first properties (pyramid build included): {first:.0f} ms\n")

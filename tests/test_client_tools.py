@@ -134,7 +134,7 @@ def panel_data(page: Any, panel: str) -> dict[str, str]:
 
 def test_a_profile_plots_the_pfl_values_with_a_readout_and_a_csv(server, page):
     data, _ = fits_data(server, "sky.fits")
-    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom=1")
+    open_viewer(page, server, "image=sky.fits&x=300.5&y=200.5&zoom=1")
     assert page.locator("[data-tool=spectrum]").is_hidden()  # one channel: no spectrum
     page.keyboard.press("p")
     # Through the NaN corner (x < 76, y < 51) and out of it.
@@ -196,7 +196,7 @@ def test_a_profile_plots_the_pfl_values_with_a_readout_and_a_csv(server, page):
 def test_a_finger_draws_a_profile_on_a_phone(server, browser):
     with watched_page(browser, **PHONE) as (page, errors):
         # The image in the upper half of the screen, above the bottom sheet.
-        open_viewer(page, server, f"image=sky.fits&x=300.5&y=-243.5&zoom=0.5")
+        open_viewer(page, server, "image=sky.fits&x=300.5&y=-243.5&zoom=0.5")
         page.tap("[data-tool=profile]")
         start, end = screen_point(page, 100, 300), screen_point(page, 500, 150)
         touch = page.context.new_cdp_session(page)
@@ -266,7 +266,7 @@ def test_a_cube_profile_in_mix_colours_and_a_spectrum(server, page):
 def test_snapshots_of_the_view_and_of_a_region_decode_to_their_size(server, page):
     regions: list[str] = []
     page.on("request", lambda r: "RGN=" in r.url and regions.append(r.url))
-    open_viewer(page, server, f"image=sky.fits&x=300.5&y=200.5&zoom=0.5")
+    open_viewer(page, server, "image=sky.fits&x=300.5&y=200.5&zoom=0.5")
     page.keyboard.press("d")
     # The whole image is in view at half resolution: the view at screen scale is the image binned 2 x 2.
     assert panel_data(page, "snapshot")["region"] == "1,1:600,400"
@@ -344,7 +344,7 @@ def test_a_fits_cutout_has_the_data_and_the_wcs(server, page, zoom: float, scale
 def test_a_region_over_the_limit_shows_the_servers_message(folders, page):
     srv = start_server(folders, "--max-region-tile-count", "2")
     try:
-        open_viewer(page, srv, f"image=sky.fits&x=300.5&y=200.5&zoom=1")
+        open_viewer(page, srv, "image=sky.fits&x=300.5&y=200.5&zoom=1")
         page.keyboard.press("d")
         page.check("[data-setting=snapshot-resolution-native]")
         page.click("[data-action=snapshot-download]")
@@ -376,7 +376,7 @@ SPHERE_CASES = [
 
 
 def test_measure_distance_and_position_angle_equal_astropys(server, page):
-    open_viewer(page, server, f"image=sip.fits&x=300.5&y=200.5&zoom=1")
+    open_viewer(page, server, "image=sip.fits&x=300.5&y=200.5&zoom=1")
     got = page.evaluate("""async (cases) => {
         const s = await import('./client/js/wcs/sphere.js');
         return cases.map((c) => [s.separation(...c), s.positionAngle(...c)]);

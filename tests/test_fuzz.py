@@ -258,7 +258,8 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
         for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode)
 
-            @settings(max_examples=SCHEMATHESIS_CASES if is_api else 40 * SCALE if is_iiif else 10 * SCALE, deadline=None, database=None,
+            @settings(max_examples=SCHEMATHESIS_CASES if is_api else 40 * SCALE if is_iiif else 10 * SCALE,
+                      deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy, image=st.sampled_from([*IMAGES, None]))
             def check(case: Any, image: str | None) -> None:

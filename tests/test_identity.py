@@ -8,13 +8,15 @@ import time
 
 import pytest
 
-from conftest import sky
 from tileserver.iip import split_fif
+
+from conftest import sky
 
 
 @pytest.mark.parametrize("fif,path,selector", [
     ("a.fits", "a.fits", None), ("a.fits[0]", "a.fits", "0"), ("a.fits[00]", "a.fits", "0"),
-    ("a.fits[ 000 ]", "a.fits", "0"), ("./d//a.fits[sci]", "d/a.fits", "SCI"), ("a.fits[ Sci , 02 ]", "a.fits", "SCI,2"),
+    ("a.fits[ 000 ]", "a.fits", "0"), ("./d//a.fits[sci]", "d/a.fits", "SCI"),
+    ("a.fits[ Sci , 02 ]", "a.fits", "SCI,2"),
     ("/etc/x.fits", "/etc/x.fits", None), ("../x.fits", "../x.fits", None),
 ])
 def test_canonical_names(fif, path, selector):

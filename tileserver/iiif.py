@@ -122,7 +122,7 @@ def _size(text: str) -> tuple[str, bool, tuple[float, ...]]:
         if w and h:
             return ("confined" if bang else "wh"), bool(up), (float(w), float(h))
         if not bang and (w or h):
-            return ("w", bool(up), (float(w),)) if w else ("h", bool(up), (float(h),))  # type: ignore[arg-type]
+            return ("w", bool(up), (float(w),)) if w else ("h", bool(up), (float(h),))
     raise InvalidParameter(f"size must be max, w,, ,h, w,h, !w,h or pct:n (^ to upscale), not {text[:40]!r}",
                            "size")
 
@@ -277,7 +277,8 @@ def choose_read(p_: Plan, width: int, height: int, tile_size: int, levels: int, 
     while True:
         read = _read_at(p_, p, width, height, levels)
         lw, lh = read.x1 - read.x0, read.y1 - read.y0
-        tiles = (-(-(read.x1) // tile_size) - read.x0 // tile_size) * (-(-(read.y1) // tile_size) - read.y0 // tile_size)
+        columns = -(-read.x1 // tile_size) - read.x0 // tile_size
+        tiles = columns * (-(-read.y1 // tile_size) - read.y0 // tile_size)
         if tiles <= max_tiles or read.z == 0 or lw * lh <= 1:
             return read
         p *= 2

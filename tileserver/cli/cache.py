@@ -2,8 +2,9 @@
 
 `warm` builds the pyramids of images before anyone looks at them: here, into cache_dir; on the Dask workers of a
 cluster, into its store (when dask_scheduler is set: see cluster/warm.py); or with --via through a server or proxy
-URL, so that behind a hashing proxy (several machines) each image is built on the node that will serve it. `--shard I/N` keeps every N-th image starting at the I-th, in an order every machine agrees on (paths
-relative to the data folder), so N jobs of any batch scheduler share the work without talking to each other.
+URL, so that behind a hashing proxy (several machines) each image is built on the node that will serve it.
+`--shard I/N` keeps every N-th image starting at the I-th, in an order every machine agrees on (paths relative to
+the data folder), so N jobs of any batch scheduler share the work without talking to each other.
 """
 
 from __future__ import annotations

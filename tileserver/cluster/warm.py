@@ -45,7 +45,7 @@ def warm_on_cluster(settings: config.Settings, images: list[str], out: TextIO = 
         for future in as_completed(futures, loop=client.loop):
             try:
                 future.result()
-            except Exception as e:  # noqa: BLE001 - one bad image must not stop the run; it is reported
+            except Exception as e:
                 reason = e.message if isinstance(e, TileServerError) else type(e).__name__
                 out.write(f"\nfailed  {futures[future]}: {reason}\n")
                 failures += 1
