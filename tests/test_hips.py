@@ -213,3 +213,25 @@ def test_access_rules_apply(make_fits: Callable[..., Any], client_for: Callable[
     tile = tile_url("private/mine.fits", order, npix, "jpg")
     assert client.get(tile, headers=alice).status_code == 200
     assert client.get(tile).status_code == 403  # the memory cache answers nobody else
+
+
+PIECES = ["properties", "Moc.fits", "Norder3", "Allsky.jpg", "Allsky.fits", "Norder9", "Dir0", "Npix0.jpg",
+          "Npix99999999999999999999.fits", "..", "%2e%2e", "%00", "%ff", "tan.fits", "tan.fits%5B0%5D", "", "x" * 300]
+
+
+def test_generated_hips_paths_never_fail_the_server(make_fits: Callable[..., Any], client: Any) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sky_fits(make_fits, "tan.fits", "tan")
+    segment = st.one_of(st.sampled_from(PIECES), st.text(max_size=12).map(lambda t: quote(t, safe="")))
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(segment, min_size=1, max_size=5))
+    def check(parts: list[str]) -> None:
+        answer = client.get("/hips/" + "/".join(parts), follow_redirects=False)
+        assert answer.status_code < 500, (parts, answer.text)
+        if answer.request.url.raw_path.startswith(b"/hips/"):  # not a ".." the client resolved away
+            assert answer.headers.get("access-control-allow-origin") == "*", (answer.request.url, answer.text)
+
+    check()
