@@ -31,5 +31,5 @@ if [ ! -f "$VISIOMATIC_WHEEL" ]; then
 fi
 
 # Browser libraries the server ships (Aladin Lite, OpenSeadragon): from npm, at the versions package-lock.json pins;
-# the wheel ships them too (pyproject's force-include), so build the wheel after this.
+# the wheel ships them too (hatch_build.py), so build the wheel after this.
 npm ci --no-audit --no-fund --loglevel=error
