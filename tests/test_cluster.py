@@ -314,3 +314,24 @@ def test_bad_cluster_settings_stop_the_start(tmp_path: Path, name: str, value: s
 def test_cluster_up_refuses_a_missing_data_dir(tmp_path: Path) -> None:
     result = run_cli("cluster", "up", "--data-dir", str(tmp_path / "nope"), "--state-dir", str(tmp_path / "s"))
     assert result.returncode == 2 and "not an existing directory" in result.stderr
+
+
+def test_kubernetes_manifests_wire_the_cluster(tmp_path: Path) -> None:
+    import yaml
+
+    folder = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes" / "cluster"
+    docs = {f.stem: list(yaml.safe_load_all(f.read_text())) for f in folder.glob("*.yaml")}
+    assert set(docs) == {"nodes", "dask", "redis", "store"}
+    [node] = [d for d in docs["nodes"] if d["kind"] == "Deployment"]
+    env = {e["name"]: e.get("value") for e in node["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for name in ("store_url", "dask_scheduler", "redis_url", "data_dir"):
+        assert env[config.SETTINGS_BY_NAME[name].env]
+    config.resolve({n: env[config.SETTINGS_BY_NAME[n].env] for n in ("store_url", "dask_scheduler", "redis_url")}
+                   | {"cache_dir": str(tmp_path)}, {}, Path(os.devnull))
+    [ingress] = [d for d in docs["nodes"] if d["kind"] == "Ingress"]
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/upstream-hash-by"] == "$arg_FIF"
+    [scheduler] = [d for d in docs["dask"] if d["kind"] == "Deployment" and "scheduler" in d["metadata"]["name"]]
+    scheduler_env = scheduler["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "value": "1"} in scheduler_env
+    services_named = {d["metadata"]["name"] for f in docs.values() for d in f if d["kind"] == "Service"}
+    assert {"tileserver-dask-scheduler", "tileserver-redis", "tileserver-store", "tileserver-node"} <= services_named

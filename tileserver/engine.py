@@ -79,6 +79,7 @@ class Engine:
         # Cluster mode (cluster.node.attach) replaces these: entries from the store's tier, misses to the store.
         self.cluster: Any = None
         self.opener: Callable[[Any], CheckedPyramid] = CheckedPyramid
+        self.identity: Callable[[Path, str | None, int], str] = cache_key
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
@@ -115,9 +116,9 @@ class Engine:
     def key_for(self, query: Query) -> tuple[Path, str]:
         path = self.locate(query.fif, query.user)
         try:
-            return path, cache_key(path, query.selector, self.settings.tile_size)
+            return path, self.identity(path, query.selector, self.settings.tile_size)
         except OSError:
-            return path, cache_key(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
+            return path, self.identity(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
 
     def opened(self, key: str) -> Image | None:
         with self._lock:

@@ -11,13 +11,16 @@ happens once, and a second death fails the build instead of passing it around.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import config
+from ..store import pyramid
 
 TASK_PREFIX = "build-"
 
@@ -27,6 +30,20 @@ class BuildJob:
     fif: str  # as the client named it, selector included
     key: str  # the image identity the asking node computed
     environ: tuple[tuple[str, str], ...]  # the node's settings as TILESERVER_* variables
+
+
+def identity(data_dir: Path) -> Callable[[Path, str | None, int], str]:
+    """The image identity in cluster mode: the disk cache's, less what differs from one machine to the next (the
+    mount point, the device number), so that every node and worker seeing the same shared file names it alike."""
+
+    def key(path: Path, selector: str | None, tile_size: int) -> str:
+        st = path.stat()
+        name = path.relative_to(data_dir).as_posix()
+        ident = (f"{name}\0{selector or ''}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0{st.st_ctime_ns}"
+                 f"\0{tile_size}\0{pyramid.FORMAT_VERSION}")
+        return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+    return key
 
 
 def task_key(key: str) -> str:
@@ -67,6 +84,7 @@ def build_task(job: BuildJob) -> dict[str, Any]:
     if published is not None:
         return published
     engine = Engine(settings)
+    engine.identity = identity(Path(settings.data_dir))
     bus = RedisBus(settings.redis_url) if settings.redis_url else None
     if bus is not None:
         engine.board = bus  # type: ignore[assignment]  # same interface: progress reaches every node

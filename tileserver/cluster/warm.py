@@ -31,6 +31,7 @@ def warm_on_cluster(settings: config.Settings, images: list[str], out: TextIO = 
     from ..store.objectstore import ObjectStore
 
     engine = Engine(dataclasses.replace(settings, access_file=""))
+    engine.identity = builds.identity(Path(settings.data_dir))
     store = ObjectStore(settings.store_url)
     data = Path(settings.data_dir)
     ordered = sorted(images, key=lambda rel: ((data / rel).stat().st_size, rel))
