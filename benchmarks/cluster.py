@@ -133,7 +133,7 @@ def start_embedded(data: Path, cache: Path, base: Path) -> tuple[subprocess.Pope
         port = sock.getsockname()[1]
     env = env_without_settings()
     env.update(TILESERVER_DATA_DIR=str(data), TILESERVER_CACHE_DIR=str(cache), XDG_CONFIG_HOME=str(base))
-    log = open(base / "embedded.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(base / "embedded.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "tileserver", "--no-browser", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
