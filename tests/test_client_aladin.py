@@ -109,6 +109,16 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
         assert shot[int(off_y), int(off_x)] < 30
         save_artifact("aladin-lite.png", page.screenshot())
 
+        # The FITS tiles (float values, cut by Aladin Lite itself with hips_pixel_cut) put the sources at the same
+        # places: their layout is the one Aladin Lite reads.
+        page.evaluate("""(url) => window.tileserverAladin.then(a => {
+            a.setImageSurvey(a.newImageSurvey(url, {imgFormat: 'fits', name: 'values'})); })""",
+                      f"{server.url}/hips/{quote(image, safe='')}")
+        wait_for(lambda: any(url.endswith(".fits") and status == 200 for status, url in statuses), "FITS tiles")
+        wait_for(lambda: min(brightness(picture(), x, y) for x, y in SOURCES) > 200
+                 and max(brightness(picture(), x, y) for x, y in DARK) < 120, "the sources in FITS", timeout=120)
+        save_artifact("aladin-lite-fits.png", page.screenshot())
+
         base = f"{server.url}/hips/{quote(image, safe='')}"
         assert any(url.startswith(base + "/Norder") and status == 200 for status, url in statuses)
         # Nothing from any other server (Aladin Lite's surveys list, its logger, fonts...).
