@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tileserver.web.status import PUBLISH_INTERVAL
+from tileserver.web.monitor import PUBLISH_INTERVAL
 
 import proxies
 from conftest import LiveServer, save_artifact

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from tileserver import config
 from tileserver.errors import SettingError
 from tileserver.store.progress import ProgressBoard
-from tileserver.web.status import RecentCount, recent
+from tileserver.web.monitor import RecentCount, recent
 
 from conftest import wait_for
 

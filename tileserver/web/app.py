@@ -22,6 +22,7 @@ from .middleware.headerlimit import HeaderLimit
 from .middleware.opencors import OpenCors
 from .middleware.prefix import PrefixedPaths
 from .middleware.proxy import ProxyMiddleware
+from .monitor import Monitor
 
 
 def share_dir(name: str) -> Path:
@@ -92,7 +93,7 @@ def create_app(settings: config.Settings) -> Starlette:
         route_list.append(Mount("/openseadragon", StaticFiles(directory=osd), name="openseadragon"))
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))
-    monitor = status.Monitor(settings, engine)
+    monitor = Monitor(settings, engine)
     middleware = [
         # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.
         Middleware(HeaderLimit, max_bytes=settings.max_request_header_bytes),

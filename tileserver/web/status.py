@@ -1,267 +1,24 @@
-"""What the server is doing: /status (HTML), /status.json and /metrics (Prometheus text), for every worker.
+"""The status pages: /status (HTML, from templates/status.html), /status.json and /metrics, for every worker.
 
-Each worker process counts its own requests in memory (`CountRequests`, a middleware) and publishes them, at most
-once a second, as one small JSON file `<cache_dir>/status/<host>.<server pid>/<pid>.json`; whichever worker answers
-/status reads every file of its server, so the page is the same from any worker. Files of dead workers are
-skipped and removed. The pages answer only clients in `admin_allow` (loopback by default), and not at all when
-`admin_pages` is off.
+They answer only clients in `admin_allow` (loopback by default), and not at all when `admin_pages` is off; the
+numbers come from monitor.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import html
-import json
-import os
-import re
-import socket
 import time
-import urllib.parse
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Scope
 
-from .. import __version__, access, config
-from ..engine import Engine
+from .. import config
 from ..errors import Forbidden
-from ..iip import split_fif
-from ..store.progress import ProgressBoard
+from .metrics import render_metrics
+from .monitor import Monitor
 
-PUBLISH_INTERVAL = 1.0  # seconds: the page may lag this much behind another worker's counters
-WINDOW = 60  # seconds over which the recent rates are counted
 NO_STORE = {"Cache-Control": "no-store"}
-FIF_ARG = re.compile(rb"(?:^|&)FIF=([^&]*)", re.IGNORECASE)  # parameter names are case-insensitive
-TILE_ARG = re.compile(rb"(?:^|&)JTL=", re.IGNORECASE)
-
-
-def server_id(settings: config.Settings) -> str:
-    """Names the server this process belongs to: gunicorn workers share their master's pid."""
-    master = os.getppid() if settings.workers > 1 else os.getpid()
-    return f"{socket.gethostname()}.{master}"
-
-
-def rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", encoding="ascii") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-class RecentCount:
-    """Events in the last WINDOW seconds, in one-second buckets."""
-
-    def __init__(self) -> None:
-        self._seconds = [0] * WINDOW
-        self._counts = [0] * WINDOW
-
-    def add(self, now: float) -> None:
-        second = int(now)
-        slot = second % WINDOW
-        if self._seconds[slot] != second:
-            self._seconds[slot], self._counts[slot] = second, 0
-        self._counts[slot] += 1
-
-    def buckets(self) -> dict[str, int]:
-        """The counts by second, to publish (JSON keys are strings)."""
-        return {str(s): c for s, c in zip(self._seconds, self._counts, strict=True) if c}
-
-
-def recent(buckets: dict[str, int], now: float) -> int:
-    """Events of the last WINDOW seconds before `now`, from published buckets (so an idle worker's count decays)."""
-    oldest = int(now) - WINDOW
-    return sum(c for s, c in buckets.items() if int(s) > oldest)
-
-
-class Monitor:
-    """This worker's counters, their publication, and the merged view of every worker of the server."""
-
-    def __init__(self, settings: config.Settings, engine: Engine) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.root = Path(settings.cache_dir) / "status"
-        self.server = server_id(settings)
-        self.board = ProgressBoard(Path(settings.cache_dir) / "progress")
-        self.allow = access.parse_networks(settings.admin_allow, "admin_allow")
-        self.started = time.time()
-        self.requests = self.errors = self.client_errors = self.tiles = 0
-        self.recent_tiles = RecentCount()
-        self.recent_errors = RecentCount()
-        self.image_hits: dict[str, int] = {}  # FIF -> tile requests
-        self._published = 0.0
-        self._flush_pending = False
-        self._prune_dead_servers()
-        self.publish()  # an idle worker shows up too
-
-    # -- counting (this worker) ------------------------------------------------------------------------------
-
-    def count(self, scope: Scope, status: int) -> None:
-        now = time.time()
-        self.requests += 1
-        if status >= 500:
-            self.errors += 1
-            self.recent_errors.add(now)
-        elif status >= 400:
-            self.client_errors += 1
-        query = scope.get("query_string", b"")
-        if status < 400 and TILE_ARG.search(query):
-            self.tiles += 1
-            self.recent_tiles.add(now)
-            match = FIF_ARG.search(query)
-            if match:
-                path, selector = split_fif(urllib.parse.unquote_plus(match.group(1).decode("latin-1")))
-                fif = path + (f"[{selector}]" if selector else "")  # one record per image, however it is spelt
-                if fif in self.image_hits or len(self.image_hits) < 10_000:
-                    self.image_hits[fif] = self.image_hits.get(fif, 0) + 1
-        self._schedule_publish(now)
-
-    def _schedule_publish(self, now: float) -> None:
-        if now - self._published >= PUBLISH_INTERVAL:
-            self.publish()
-        elif not self._flush_pending:
-            # The last requests before a quiet spell get published too, a moment later.
-            self._flush_pending = True
-            asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        self.publish()
-
-    def record(self) -> dict[str, Any]:
-        tiles = self.engine.tiles
-        return {
-            "pid": os.getpid(), "started": self.started, "updated": time.time(), "rss": rss_bytes(),
-            "requests": self.requests, "errors": self.errors, "client_errors": self.client_errors,
-            "tiles": self.tiles, "recent_tiles": self.recent_tiles.buckets(),
-            "recent_errors": self.recent_errors.buckets(),
-            "memory_cache": {"hits": tiles.hits, "misses": tiles.misses, "tiles": tiles.count, "bytes": tiles.nbytes},
-            "images": dict(self.image_hits),
-        }
-
-    def publish(self) -> None:
-        """Write this worker's record; a failure (full disk, cache folder removed) only delays the page."""
-        self._published = time.time()
-        folder = self.root / self.server
-        path = folder / f"{os.getpid()}.json"
-        tmp = folder / f".{os.getpid()}.tmp"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.record()), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass
-
-    # -- the merged view -------------------------------------------------------------------------------------
-
-    def workers(self) -> list[dict[str, Any]]:
-        self.publish()  # this worker's own line is always fresh
-        out = []
-        folder = self.root / self.server
-        for path in sorted(folder.glob("*.json")):
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if not _alive(int(record.get("pid", 0))):
-                path.unlink(missing_ok=True)
-                continue
-            out.append(record)
-        return out
-
-    def _prune_dead_servers(self) -> None:
-        host = socket.gethostname() + "."
-        try:
-            names = os.listdir(self.root)
-        except OSError:
-            return
-        for name in names:
-            pid = name[len(host):]
-            if name.startswith(host) and pid.isdigit() and not _alive(int(pid)) and name != self.server:
-                for path in (self.root / name).glob("*"):
-                    path.unlink(missing_ok=True)
-                try:
-                    (self.root / name).rmdir()
-                except OSError:
-                    pass
-
-    def builds(self) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for path in sorted(self.board.folder.glob("*.json")):
-            record = self.board.read(path.stem)
-            if record:
-                found[path.stem] = record
-        for key, state in list(self.engine.progress.items()):
-            found.setdefault(key, {"key": key, "image": "", "stage": state.stage, "fraction": state.fraction,
-                                   "pid": os.getpid(), "time": time.time()})
-        return [{**r, "fraction": round(float(r["fraction"]), 4)} for r in found.values()]
-
-    def snapshot(self) -> dict[str, Any]:
-        now = time.time()
-        workers = self.workers()
-        hits: dict[str, int] = {}
-        for w in workers:
-            for fif, n in w["images"].items():
-                hits[fif] = hits.get(fif, 0) + n
-        cache = self.engine.cache
-        entries = sorted(cache.list(), key=cache.last_use, reverse=True)
-        memory = {k: sum(w["memory_cache"][k] for w in workers) for k in ("hits", "misses", "tiles", "bytes")}
-        lookups = memory["hits"] + memory["misses"]
-        window = min(WINDOW, max(1.0, now - min((w["started"] for w in workers), default=now)))
-        return {
-            "version": __version__,
-            "time": now,
-            "workers": [{
-                "pid": w["pid"], "uptime": round(now - w["started"], 1), "rss": w["rss"],
-                "requests": w["requests"], "errors": w["errors"], "client_errors": w["client_errors"],
-                "tiles": w["tiles"], "tiles_per_second": round(recent(w["recent_tiles"], now) / window, 2),
-                "memory_cache": w["memory_cache"], "updated": round(max(0.0, now - w["updated"]), 1),
-            } for w in workers],
-            "totals": {
-                "requests": sum(w["requests"] for w in workers),
-                "errors": sum(w["errors"] for w in workers),
-                "client_errors": sum(w["client_errors"] for w in workers),
-                "tiles": sum(w["tiles"] for w in workers),
-                "tiles_per_second": round(sum(recent(w["recent_tiles"], now) for w in workers) / window, 2),
-                "recent_errors": sum(recent(w["recent_errors"], now) for w in workers),
-            },
-            "memory_cache": {**memory, "hit_rate": round(memory["hits"] / lookups, 4) if lookups else None},
-            "disk_cache": {
-                "images": len(entries), "bytes": sum(e.nbytes for e in entries),
-                "max_images": self.settings.max_cache_image_count, "max_bytes": self.settings.max_cache_bytes,
-                "entries": [{
-                    "key": e.key, "image": _name(e.manifest), "bytes": e.nbytes,
-                    "last_use": cache.last_use(e), "hits": hits.get(_name(e.manifest), 0),
-                } for e in entries],
-            },
-            "builds": self.builds(),
-            "cluster": self.engine.cluster.status() if self.engine.cluster else None,
-        }
-
-    def allowed(self, host: str | None) -> bool:
-        return access.is_trusted(host, self.allow)
-
-
-def _name(manifest: dict[str, Any]) -> str:
-    return str(manifest.get("image", {}).get("name", "?"))
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# -- pages --------------------------------------------------------------------------------------------------------
 
 
 def _monitor(request: Request) -> Monitor:
@@ -276,8 +33,9 @@ async def status_json(request: Request) -> Response:
 
 
 async def status_page(request: Request) -> Response:
-    return HTMLResponse(render_page(_monitor(request).snapshot(), request.scope.get("root_path", "")),
-                        headers=NO_STORE)
+    template = request.app.state.templates.get_template("status.html")
+    page = template.render(page_context(_monitor(request).snapshot(), request.scope.get("root_path", "")))
+    return HTMLResponse(page, headers=NO_STORE)
 
 
 async def metrics(request: Request) -> Response:
@@ -295,90 +53,36 @@ def routes(settings: config.Settings) -> list[Route]:
     ]
 
 
-METRICS: tuple[tuple[str, str, str, str], ...] = (
-    # name, type, help, where: a worker field, or a path into the snapshot
-    ("tileserver_requests_total", "counter", "HTTP requests answered.", "w:requests"),
-    ("tileserver_tiles_total", "counter", "Tiles served.", "w:tiles"),
-    ("tileserver_errors_total", "counter", "Responses with a 5xx status.", "w:errors"),
-    ("tileserver_client_errors_total", "counter", "Responses with a 4xx status.", "w:client_errors"),
-    ("tileserver_worker_rss_bytes", "gauge", "Resident memory of the worker process.", "w:rss"),
-    ("tileserver_worker_uptime_seconds", "gauge", "Seconds since the worker started.", "w:uptime"),
-    ("tileserver_memory_cache_hits_total", "counter", "Tiles found in the worker's memory cache.",
-     "w:memory_cache.hits"),
-    ("tileserver_memory_cache_misses_total", "counter", "Tile lookups missing the worker's memory cache.",
-     "w:memory_cache.misses"),
-    ("tileserver_memory_cache_bytes", "gauge", "Bytes of tiles in the worker's memory cache.", "w:memory_cache.bytes"),
-    ("tileserver_disk_cache_images", "gauge", "Images in the disk cache.", "disk_cache.images"),
-    ("tileserver_disk_cache_bytes", "gauge", "Bytes in the disk cache.", "disk_cache.bytes"),
-    ("tileserver_builds_in_progress", "gauge", "Pyramid builds running now.", "builds"),
-)
+def page_context(snap: dict[str, Any], root: str) -> dict[str, Any]:
+    """What templates/status.html shows, as text cells (the template escapes them)."""
+    mem, disk = snap["memory_cache"], snap["disk_cache"]
+    return {
+        "snap": snap, "totals": snap["totals"], "disk": disk, "root": root.rstrip("/"),
+        "disk_size": _size(disk["bytes"]), "updated": _when(snap["time"]),
+        "hit_rate": "–" if mem["hit_rate"] is None else f"{100 * mem['hit_rate']:.1f} %",
+        "workers": [(w["pid"], f"{w['uptime']:.0f} s", w["requests"], w["tiles"], w["tiles_per_second"],
+                     w["errors"], _size(w["rss"])) for w in snap["workers"]],
+        "builds": [(b["image"] or b["key"], b["stage"], f"{100 * b['fraction']:.0f} %", b["pid"])
+                   for b in snap["builds"]],
+        "entries": [(e["image"], _size(e["bytes"]), _when(e["last_use"]), e["hits"]) for e in disk["entries"]],
+        "cluster": _cluster_context(snap["cluster"]) if snap.get("cluster") else None,
+    }
 
 
-def _pick(record: dict[str, Any], path: str) -> float:
-    value: Any = record
-    for part in path.split("."):
-        value = value[part]
-    return len(value) if isinstance(value, list) else value
-
-
-def render_metrics(snap: dict[str, Any]) -> str:
-    lines = [
-        "# HELP tileserver_info The running version.",
-        "# TYPE tileserver_info gauge",
-        f'tileserver_info{{version="{snap["version"]}"}} 1',
-    ]
-    for name, kind, help_text, where in METRICS:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        if where.startswith("w:"):
-            lines += [f'{name}{{worker="{w["pid"]}"}} {_pick(w, where[2:])}' for w in snap["workers"]]
-        else:
-            lines.append(f"{name} {_pick(snap, where)}")
-    return "\n".join(lines) + "\n"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""
-
-
-def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) -> str:
-    if not rows:
-        return f"<p>{empty}</p>"
-    cells = "".join(f"<th>{h}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{cells}</tr>{body}</table>"
-
-
-def render_page(snap: dict[str, Any], root: str) -> str:
-    t, mem, disk = snap["totals"], snap["memory_cache"], snap["disk_cache"]
-    when = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))  # noqa: E731
-    rate = "–" if mem["hit_rate"] is None else f"{100 * mem['hit_rate']:.1f} %"
-    workers = [(w["pid"], f"{w['uptime']:.0f} s", w["requests"], w["tiles"], w["tiles_per_second"], w["errors"],
-                _size(w["rss"])) for w in snap["workers"]]
-    builds = [(b["image"] or b["key"], b["stage"], f"{100 * b['fraction']:.0f} %", b["pid"]) for b in snap["builds"]]
-    entries = [(e["image"], _size(e["bytes"]), when(e["last_use"]), e["hits"]) for e in disk["entries"]]
-    root = html.escape(root.rstrip("/"))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5"><link rel="icon" href="data:,">
-<title>tileserver status</title>
-<style>body{{font:14px system-ui,sans-serif;margin:1.5em}}table{{border-collapse:collapse;margin-bottom:1em}}
-td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}th{{background:#eee}}</style></head><body>
-<h1>tileserver {html.escape(snap["version"])}</h1>
-<p>{t["requests"]} requests, {t["tiles"]} tiles ({t["tiles_per_second"]} tiles/s over the last minute),
-{t["errors"]} server errors ({t["recent_errors"]} in the last minute), {t["client_errors"]} rejected requests.
-Memory cache hit rate: {rate}. Updated {when(snap["time"])}; machine-readable:
-<a href="{root}/status.json">status.json</a>, <a href="{root}/metrics">metrics</a>.</p>
-<h2>Workers</h2>
-{_table(("pid", "uptime", "requests", "tiles", "tiles/s", "errors", "memory"), workers, "No worker has reported.")}
-<h2>Builds in progress</h2>
-{_table(("image", "stage", "progress", "worker"), builds, "None.")}
-<h2>Disk cache: {disk["images"]} image{"" if disk["images"] == 1 else "s"}, {_size(disk["bytes"])}</h2>
-{_table(("image", "size", "last use", "tile requests"), entries, "Empty.")}
-{_cluster_section(snap["cluster"]) if snap.get("cluster") else ""}</body></html>
-"""
+def _cluster_context(c: dict[str, Any]) -> dict[str, Any]:
+    """The cluster as seen from this node; the Dask dashboard is the live view of workers and tasks."""
+    scheduler = c["scheduler"] or {}
+    return {
+        "node": c["node"], "store": c["store"]["url"], "store_health": _health(c["store"]),
+        "redis_health": _health(c["redis"]), "scheduler_health": _health(scheduler or None),
+        "dashboard": scheduler.get("dashboard"),
+        "nodes": [(n.get("node", ""), n.get("pid", ""), n.get("images", ""),
+                   f"{time.time() - n.get('time', 0):.0f} s ago") for n in c["nodes"]],
+        "workers": [(w["name"], w["address"], w["threads"], _size(w["memory"] or 0))
+                    for w in scheduler.get("workers", [])],
+        "builds": [(b.get("image", ""), b.get("stage", ""), f"{100 * float(b.get('fraction', 0)):.0f} %",
+                    b.get("pid", "")) for b in c["builds"]],
+    }
 
 
 def _health(part: dict[str, Any] | None) -> str:
@@ -387,23 +91,13 @@ def _health(part: dict[str, Any] | None) -> str:
     return "up" if part.get("ok") else "DOWN: " + str(part.get("error", "no answer"))
 
 
-def _cluster_section(c: dict[str, Any]) -> str:
-    """The cluster as seen from this node; the Dask dashboard is the live view of workers and tasks."""
-    scheduler = c["scheduler"] or {}
-    link = scheduler.get("dashboard")
-    dashboard = f' (<a href="{html.escape(link)}">Dask dashboard</a>)' if link else ""
-    nodes = [(n.get("node", ""), n.get("pid", ""), n.get("images", ""), f"{time.time() - n.get('time', 0):.0f} s ago")
-             for n in c["nodes"]]
-    workers = [(w["name"], w["address"], w["threads"], _size(w["memory"] or 0)) for w in scheduler.get("workers", [])]
-    builds = [(b.get("image", ""), b.get("stage", ""), f"{100 * float(b.get('fraction', 0)):.0f} %", b.get("pid", ""))
-              for b in c["builds"]]
-    return f"""<h2>Cluster</h2>
-<p>This node: {html.escape(c["node"])}. Store {html.escape(c["store"]["url"])}: {html.escape(_health(c["store"]))}.
-Redis: {html.escape(_health(c["redis"]))}. Dask scheduler: {html.escape(_health(scheduler or None))}{dashboard}.</p>
-<h3>Nodes</h3>
-{_table(("node", "pid", "images in its tier", "last heartbeat"), nodes, "No node has registered (no Redis?).")}
-<h3>Dask workers</h3>
-{_table(("name", "address", "threads", "memory limit"), workers, "No worker.")}
-<h3>Builds in flight</h3>
-{_table(("image", "stage", "progress", "worker"), builds, "None.")}
-"""
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..status import Monitor
+from ..monitor import Monitor
 
 
 class CountRequests:
