@@ -30,6 +30,7 @@ WIDTH, HEIGHT, TILE = 600, 400, 128  # 4 levels; the full resolution (z=3) is 5 
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("proxied")
     proxies.write_image(folder / "data" / "a.fits", WIDTH, HEIGHT, seed=3)
+    proxies.write_image(folder / "data" / "night 1" / "b.fits", 200, 100, seed=4)
     server = proxies.start_backend(folder / "data", folder / "cache", "--tile-size", str(TILE), "--workers", "2",
                                    "--root-path", "/vis")
     yield server
@@ -92,6 +93,18 @@ def test_info_tiles_snapshot_and_errors(proxy: proxies.Proxy) -> None:
     missing = api(proxy, JTL="3,20")
     assert missing.status_code == 404 and missing.json()["detail"][0]["loc"] == ["query", "JTL"]
     assert api(proxy, FIF="../etc/passwd", INFO="").status_code == 403
+
+
+def test_hips_of_an_image_in_a_folder(proxy: proxies.Proxy) -> None:
+    # The id is one path segment with an encoded "/" (and space), which the proxy must pass as it is.
+    base = f"{proxy.url}/vis/hips/night%201%2Fb.fits"
+    properties = httpx.get(f"{base}/properties", timeout=60)
+    assert properties.status_code == 200, properties.text
+    assert properties.headers["access-control-allow-origin"] == "*"
+    assert "hips_tile_format  = jpeg fits" in properties.text
+    allsky = httpx.get(f"{base}/Norder3/Allsky.jpg", timeout=60)
+    assert allsky.status_code == 200 and allsky.headers["content-type"] == "image/jpeg"
+    assert httpx.get(f"{proxy.url}/vis/hips/..%2Fsecret.fits/properties", timeout=60).status_code == 403
 
 
 def test_revalidation_answers_304(proxy: proxies.Proxy) -> None:
