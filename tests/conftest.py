@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,37 @@ from tileserver import config
 from tileserver.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# -- the one door, audited over the whole suite ---------------------------------------------------------------------
+# Every file a request reaches must be opened by tileserver.datapath (the door). This hook sees every open, listing
+# and scan of the process: one made by the server's side (any thread but the test's own) inside a folder the door
+# serves, but not by the door itself, is a bypass, and fails the test that caused it (see the fixture below).
+# Servers started as subprocesses are not seen here; their opens are the same code.
+_BYPASSES: list[str] = []
+
+
+def _door_audit(event: str, args: tuple[Any, ...]) -> None:
+    if event not in ("open", "os.listdir", "os.scandir") or threading.current_thread() is threading.main_thread():
+        return
+    from tileserver import datapath
+
+    target = args[0] if args else None
+    if target is None or isinstance(target, int) or datapath.through_door():
+        return
+    path = os.path.abspath(os.fsdecode(target)) if isinstance(target, (str, bytes, os.PathLike)) else ""
+    if any(root != "/" and datapath.inside(root, path) for root in list(datapath.ROOTS)):
+        _BYPASSES.append(f"{event} {path} in {threading.current_thread().name}")
+
+
+sys.addaudithook(_door_audit)
+
+
+@pytest.fixture(autouse=True)
+def door_audit() -> Iterator[None]:
+    start = len(_BYPASSES)
+    yield
+    assert not _BYPASSES[start:], f"opened without the door (tileserver.datapath): {_BYPASSES[start:]}"
+
 ARTIFACTS = ROOT / "test-artifacts"
 
 

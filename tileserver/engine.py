@@ -181,8 +181,9 @@ class Engine:
         report("reading", 0.0)
         # The readers open the file resolve() approved, even if its path was swapped for a symlink since.
         with datapath.pinned(self.data_dir, path) as pinned:
-            source = open_image(pinned, query.selector, self.settings.max_image_pixels,
-                                self.settings.max_fits_header_bytes)
+            with datapath.sealed(pinned):  # headers are user content: they open nothing but their own file
+                source = open_image(pinned, query.selector, self.settings.max_image_pixels,
+                                    self.settings.max_fits_header_bytes)
             try:
                 manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report)
             finally:

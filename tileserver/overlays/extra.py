@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import datapath
-from ..errors import ImageNotFound, TooLarge
+from ..errors import ImageNotFound, TileServerError
 
 # Suffix -> (kind, format): what the viewer does with a file is decided by its name, as the image browser does.
 FORMATS = {
@@ -30,44 +30,39 @@ def format_of(name: str) -> tuple[str, str] | None:
 
 def list_extra(extra_dir: str) -> dict[str, Any]:
     """{"entries": [{"name", "path", "kind", "format", "size"}], "truncated"}: usable files of the extra folder and
-    its sub-folders (MAX_DEPTH deep), sorted by path; hidden names and links leading out are skipped. An unset
-    extra_dir lists nothing."""
+    its sub-folders (MAX_DEPTH deep), sorted by path; hidden names and links leading out are skipped, and each real
+    folder is walked once, so link loops cost nothing. An unset extra_dir lists nothing."""
     entries: list[dict[str, Any]] = []
     if not extra_dir:
         return {"entries": entries, "truncated": False}
-    root = os.path.realpath(extra_dir)
-    truncated = _walk(root, "", 0, entries)
+    root = Path(extra_dir)
+    top = os.stat(datapath.resolve(root, "", "path", want_dir=True))
+    truncated = _walk(root, "", 0, entries, {(top.st_dev, top.st_ino)})
     entries.sort(key=lambda e: e["path"].lower())
     return {"entries": entries, "truncated": truncated}
 
 
-def _walk(root: str, relative: str, depth: int, entries: list[dict[str, Any]]) -> bool:
+def _walk(root: Path, relative: str, depth: int, entries: list[dict[str, Any]], seen: set[tuple[int, int]]) -> bool:
     """Append the usable files under root/relative; True when MAX_ENTRIES cut the listing short."""
     try:
-        scan = list(os.scandir(os.path.join(root, relative)))
-    except OSError:
+        listed = datapath.listdir(root, relative)
+    except TileServerError:
         return False
-    for entry in sorted(scan, key=lambda e: e.name):
-        if entry.name.startswith("."):
+    for entry in listed:
+        if entry.identity in seen:
+            continue  # a folder or file already listed under another name (a link, a loop)
+        seen.add(entry.identity)
+        if entry.is_dir:
+            if depth + 1 < MAX_DEPTH and _walk(root, entry.path, depth + 1, entries, seen):
+                return True
             continue
-        path = f"{relative}/{entry.name}" if relative else entry.name
-        real = os.path.realpath(entry.path)
-        if not real.startswith(root + os.sep):
-            continue  # a symlink out of the folder would be refused when read: do not offer it
-        try:
-            if entry.is_dir():
-                if depth + 1 < MAX_DEPTH and _walk(root, path, depth + 1, entries):
-                    return True
-                continue
-            found = format_of(entry.name)
-            if found is None or not entry.is_file():
-                continue
-            size = entry.stat().st_size
-        except OSError:
+        found = format_of(entry.name)
+        if found is None:
             continue
         if len(entries) >= MAX_ENTRIES:
             return True
-        entries.append({"name": entry.name, "path": path, "kind": found[0], "format": found[1], "size": size})
+        entries.append({"name": entry.name, "path": entry.path, "kind": found[0], "format": found[1],
+                        "size": entry.size})
     return False
 
 
@@ -82,11 +77,9 @@ def resolve(extra_dir: str, relative: str) -> Path:
 
 
 def read(extra_dir: str, relative: str) -> bytes:
-    """The bytes of a file of the extra folder (TooLarge past MAX_FILE_BYTES)."""
+    """The bytes of a file of the extra folder, read through the door (TooLarge past MAX_FILE_BYTES)."""
     path = resolve(extra_dir, relative)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise TooLarge(f"the file is larger than {MAX_FILE_BYTES // 2**20} MB", "path")
     try:
-        return path.read_bytes()
-    except OSError:
+        return datapath.read_resolved(Path(extra_dir), path, MAX_FILE_BYTES, "path")
+    except ImageNotFound:
         raise ImageNotFound(NO_FILE, "path") from None

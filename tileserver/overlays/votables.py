@@ -14,10 +14,13 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from .. import datapath
 from ..errors import InvalidParameter, TooLarge
 
 MAX_BYTES = 64 * 2**20
 MAX_ROWS = 1_000_000
+MAX_CELL_ITEMS = 65_536  # values in one cell (FIELD arraysize): astropy allocates that much per row up front
+REFERENCE = "a VOTable may not refer to an external file or URL; inline the data"
 
 
 def to_table(data: bytes, name: str = "") -> dict[str, Any]:
@@ -29,8 +32,11 @@ def to_table(data: bytes, name: str = "") -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # astropy warns of every departure from the standard: tolerated here
         try:
-            table = parse(io.BytesIO(data), verify="ignore").get_first_table()
+            with datapath.sealed():  # a second line behind _refuse_references: whatever astropy would open, it cannot
+                table = parse(io.BytesIO(data), verify="ignore").get_first_table()
             columns = [c for c in table.to_table(use_names_over_ids=True).itercols() if c.ndim == 1]
+        except PermissionError:
+            raise InvalidParameter(REFERENCE, "votable") from None
         except Exception as e:
             raise InvalidParameter(f"not a VOTable: {_short(e)}", "votable") from None
     total = len(table.array)
@@ -49,6 +55,20 @@ class _Reference(Exception):
     """Raised inside the expat scan: the document points outside itself."""
 
 
+class _TooLarge(Exception):
+    """Raised inside the expat scan: the document asks astropy for more memory than it holds."""
+
+
+def _cell_items(arraysize: str) -> int:
+    """Values per cell that an arraysize such as "3x2x*" makes astropy allocate ("*" and "10*" count as given)."""
+    total = 1
+    for part in arraysize.split("x"):
+        digits = part.strip().rstrip("*")
+        if digits.isdigit():
+            total *= int(digits)
+    return total
+
+
 def _refuse_references(data: bytes) -> None:
     """Refuse a VOTable that points outside itself, before astropy sees it.
 
@@ -63,8 +83,16 @@ def _refuse_references(data: bytes) -> None:
 
     def start(name: str, attributes: dict[str, str]) -> None:
         local = name.rpartition(" ")[2]
-        if local == "STREAM" and any(key.rpartition(" ")[2] == "href" for key in attributes):
+        attrs = {key.rpartition(" ")[2]: value for key, value in attributes.items()}
+        if local == "STREAM" and "href" in attrs:
             raise _Reference("a VOTable STREAM may not refer to an external file or URL (href); inline the data")
+        if local == "STREAM" and attrs.get("encoding", "").strip().lower() not in ("", "base64", "none"):
+            # gzip (or "dynamic") would let a small document inflate into gigabytes inside astropy.
+            raise _TooLarge("a VOTable STREAM must be inline base64 (no gzip encoding)")
+        if local in ("FIELD", "PARAM") and _cell_items(attrs.get("arraysize", "")) > MAX_CELL_ITEMS:
+            raise _TooLarge(f"a VOTable cell may hold at most {MAX_CELL_ITEMS} values")
+        if local == "TABLE" and attrs.get("nrows", "").strip().isdigit() and int(attrs["nrows"]) > MAX_ROWS:
+            raise _TooLarge(f"a VOTable may have at most {MAX_ROWS} rows")  # astropy allocates nrows rows first
 
     parser.StartDoctypeDeclHandler = refuse_doctype
     parser.EntityDeclHandler = refuse_doctype
@@ -74,6 +102,8 @@ def _refuse_references(data: bytes) -> None:
         parser.Parse(data, True)
     except _Reference as e:
         raise InvalidParameter(str(e), "votable") from None
+    except _TooLarge as e:
+        raise TooLarge(str(e), "votable") from None
     except xml.parsers.expat.ExpatError as e:
         raise InvalidParameter(f"not a VOTable: {xml.parsers.expat.ErrorString(e.code)}", "votable") from None
 

@@ -10,12 +10,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
 from . import api, hips, iiif, overlays, status, ws
+from .files import DoorFiles
 from .errors import HANDLERS
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
@@ -82,17 +82,17 @@ def create_app(settings: config.Settings) -> Starlette:
         Route("/progress", api.build_progress, methods=["GET", "HEAD"]),
         *iiif.routes(iip_api),
         WebSocketRoute("/ws", ws.LiveHub(engine, settings).endpoint),
-        Mount("/client", StaticFiles(directory=client_dir), name="client"),
-        Mount("/leaflet", StaticFiles(directory=leaflet_dir()), name="leaflet"),
+        Mount("/client", DoorFiles(client_dir), name="client"),
+        Mount("/leaflet", DoorFiles(leaflet_dir()), name="leaflet"),
         *status.routes(settings),
         *overlays.routes(),
         *hips.routes(engine),
     ]
     osd = npm_dir("openseadragon", "build/openseadragon")
     if osd is not None:  # OpenSeadragon for IIIF pages, ours or other sites' (see the manual's IIIF example)
-        route_list.append(Mount("/openseadragon", StaticFiles(directory=osd), name="openseadragon"))
+        route_list.append(Mount("/openseadragon", DoorFiles(osd), name="openseadragon"))
     if settings.doc_dir:
-        route_list.append(Mount(settings.doc_path, StaticFiles(directory=settings.doc_dir, html=True), name="manual"))
+        route_list.append(Mount(settings.doc_path, DoorFiles(settings.doc_dir, html=True), name="manual"))
     monitor = Monitor(settings, engine)
     middleware = [
         # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route, get_route_path
-from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from .. import __version__, access, iip
@@ -34,6 +33,7 @@ from ..sky.service import HipsService
 from ..store.tilecache import CachedTile
 from .api import none_match
 from .errors import error_response
+from .files import DoorFiles
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 REVALIDATE = "public, max-age=60, must-revalidate"
@@ -166,5 +166,5 @@ def routes(engine: Engine) -> list[BaseRoute]:
     ]
     folder = aladin_dir()
     if folder is not None:
-        out.append(Mount("/aladin-lite", StaticFiles(directory=folder), name="aladin-lite"))
+        out.append(Mount("/aladin-lite", DoorFiles(folder), name="aladin-lite"))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ImageNotFound, TooLarge
@@ -31,10 +31,11 @@ async def list_files(request: Request) -> Response:
 async def get_file(request: Request) -> Response:
     relative = request.query_params.get("path", "")
     found = extra.format_of(relative)
-    path = extra.resolve(request.app.state.settings.extra_dir, relative)
+    extra.resolve(request.app.state.settings.extra_dir, relative)  # 403 or 404 first, whatever the name's suffix
     if found is None:
         raise ImageNotFound(extra.NO_FILE, "path")  # only what the listing offers is served
-    return FileResponse(path, media_type=MEDIA_TYPES[found[1]], headers=NO_STORE)
+    data = await run_in_threadpool(extra.read, request.app.state.settings.extra_dir, relative)
+    return Response(data, media_type=MEDIA_TYPES[found[1]], headers=NO_STORE)
 
 
 async def region_file(request: Request) -> Response:
