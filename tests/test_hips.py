@@ -235,3 +235,16 @@ def test_generated_hips_paths_never_fail_the_server(make_fits: Callable[..., Any
             assert answer.headers.get("access-control-allow-origin") == "*", (answer.request.url, answer.text)
 
     check()
+
+
+def test_a_full_queue_answers_503(make_fits: Callable[..., Any], client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tileserver.sky import service
+
+    sky_fits(make_fits, "tan.fits", "tan")
+    monkeypatch.setattr(service, "QUEUE_PER_SLOT", 0)  # as if every slot had its full queue of tiles waiting
+    answer = client.get("/hips/tan.fits/Norder3/Allsky.jpg")
+    assert answer.status_code == 503 and answer.headers["retry-after"]
+    assert answer.headers["access-control-allow-origin"] == "*"
+    assert "busy" in answer.json()["detail"][0]["msg"]
+    monkeypatch.setattr(service, "QUEUE_PER_SLOT", 32)
+    assert client.get("/hips/tan.fits/Norder3/Allsky.jpg").status_code == 200  # nothing was left held

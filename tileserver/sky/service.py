@@ -21,6 +21,7 @@ from . import healpix, hips
 
 FORMATS = ("jpg", "fits")
 MAX_SKIES = 64  # images whose sky description a worker keeps
+QUEUE_PER_SLOT = 32  # tiles that may wait for each slot before more are refused (503)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class HipsService:
         self.engine = engine
         self._skies: LRUCache[str, hips.SkyImage] = LRUCache(maxsize=MAX_SKIES)
         self._lock = threading.Lock()
+        # A new HiPS tile costs a few tenths of a second of CPU, a hundred times an /api tile: as many at once as
+        # there are cores to give, a bounded queue behind them, and a 503 past it rather than an unbounded backlog.
+        self._slots = max(1, engine.settings.thread_count)
+        self._running = threading.BoundedSemaphore(self._slots)
+        self._waiting = 0
 
     def sky(self, image: Image) -> hips.SkyImage:
         """The image's sky description, or NotCelestial. Blocking (a few ms to a few tenths): call in a thread."""
@@ -114,12 +120,20 @@ class HipsService:
         return tile
 
     def _sample(self, image: Image, sky: hips.SkyImage, order: int, npix: int, shift: int) -> np.ndarray:
+        with self._lock:
+            if self._waiting >= QUEUE_PER_SLOT * self._slots:
+                raise Overloaded("the server is busy making other HiPS tiles; try again in a moment", "npix")
+            self._waiting += 1
         try:
-            return hips.sample(sky, image.geometry, image.pyramid.tile, order, npix, shift)
+            with self._running:
+                return hips.sample(sky, image.geometry, image.pyramid.tile, order, npix, shift)
         except CorruptEntry:
             # The cache entry broke under us: drop it (the next request rebuilds it) and say so.
             self.engine.forget(image.key, image)
             raise Overloaded("the image's cache is being rebuilt; try again in a moment") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def _jpeg(self, image: Image, data: np.ndarray) -> bytes:
         pixels = self.engine.render_pixels(image, np.ascontiguousarray(data[:, ::-1]), Render())  # JPEG: top first
