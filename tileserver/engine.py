@@ -20,7 +20,7 @@ from .config import Settings
 from .display import encode, render, stats
 from .errors import InvalidParameter, Overloaded, TileServerError, TooLarge
 from .iip import Query, Render
-from .images import open_image
+from .images import open_image, wcsheader
 from .store import pyramid
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .store.progress import ProgressBoard
@@ -374,32 +374,16 @@ class Engine:
             data = block_mean(data[:, : out_h * k, : out_w * k], k)
         stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{b}"
         if query.output == "fits":
-            header = self._cutout_header(image, x1 - 1, (y1 - 1) + out_h * b, out_w, out_h, b)
+            header = self._cutout_header(image, x1 - 1, (y1 - 1) + out_h * b, b)
             return encode.fits_bytes(data, header), stem
         pixels = self.render_pixels(image, data, query.render)
         return encode.image(pixels, query.output, self._quality(query.render)), stem
 
-    def _cutout_header(self, image: Image, x_off: int, y_bottom: int, w: int, h: int, b: int) -> dict[str, Any]:
+    def _cutout_header(self, image: Image, x_off: int, y_bottom: int, b: int) -> dict[str, Any]:
         """Header of a cutout starting x_off pixels from the left and (height - y_bottom) rows from the bottom,
-        binned b x b: the WCS moves its reference pixel and scales its pixel size (and SIP terms) by b."""
-        header = dict(image.meta["header"])
-        offsets = (x_off, image.geometry.height - y_bottom)
+        binned b x b."""
+        header = wcsheader.cutout(image.meta["header"], (x_off, image.geometry.height - y_bottom), b)
         out = {k: v for k, v in header.items() if not k.startswith("NAXIS")}
-        for axis, off in zip((1, 2), offsets):
-            if isinstance(header.get(f"CRPIX{axis}"), (int, float)):
-                out[f"CRPIX{axis}"] = (header[f"CRPIX{axis}"] - off - 0.5) / b + 0.5
-        if any(k.startswith("CD") and "_" in k for k in header):
-            for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
-                if isinstance(header.get(key), (int, float)):
-                    out[key] = header[key] * b
-        else:
-            for key in ("CDELT1", "CDELT2"):
-                out[key] = header.get(key, 1.0) * b
-        for key, value in header.items():
-            # SIP polynomials act on pixel offsets: a term of order p+q scales as b^(p+q-1).
-            parts = key.split("_")
-            if len(parts) == 3 and parts[0] in ("A", "B", "AP", "BP") and parts[1].isdigit() and parts[2].isdigit():
-                out[key] = value * b ** (int(parts[1]) + int(parts[2]) - 1)
         out["ORIGIN"] = "tileserver cutout"
         return out
 

@@ -7,7 +7,6 @@ A single image is a mosaic of one detector covering it all: the readers have one
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,11 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import wcsheader
 from .base import Chip
 
 SECTION = re.compile(r"\[\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*\]")
-SIP = re.compile(r"(A|B|AP|BP)_(\d+)_(\d+)")
-LINEAR_WCS = re.compile(r"(CDELT|CROTA)[12]|PC[12]_[12]|PC00[12]00[12]")
 
 Section = tuple[int, int, int, int]  # x1, x2, y1, y2: 1-based, inclusive, as written in the header
 
@@ -145,41 +143,9 @@ def _place(p: Placement, channel: int, y0: int, y1: int, height: int, out: np.nd
 
 
 def move_wcs(header: dict[str, Any], p: Placement) -> None:
-    """Make the WCS of a detector's header valid for the whole mosaic: CRPIX moved (and mirrored for a flipped
-    detector); for a flipped axis, the CD matrix column and the SIP distortion coefficients negated as it is."""
-    if "CRPIX1" not in header and "CTYPE1" not in header:
-        return
-    for axis, data0, det0, step in ((1, p.data_x, p.det_x, p.step_x), (2, p.data_y, p.det_y, p.step_y)):
-        header[f"CRPIX{axis}"] = det0 + 1 + step * (_number(header, f"CRPIX{axis}", 0.0) - (data0 + 1))
-    steps = (p.step_x, p.step_y)
-    if steps == (1, 1):
-        return
-    cd = _cd_matrix(header)
-    for key in [k for k in header if LINEAR_WCS.fullmatch(k)]:
-        del header[key]
-    for i in (1, 2):
-        for j in (1, 2):
-            header[f"CD{i}_{j}"] = cd[i - 1][j - 1] * steps[j - 1]
-    for key in list(header):
-        m = SIP.fullmatch(key)
-        if m and isinstance(header[key], (int, float)):
-            # u' = s_x u: the polynomial of a flipped axis changes sign with each odd power, and with its output.
-            out_step = p.step_x if m.group(1) in ("A", "AP") else p.step_y
-            header[key] = header[key] * out_step * p.step_x ** int(m.group(2)) * p.step_y ** int(m.group(3))
-
-
-def _number(header: dict[str, Any], key: str, default: float) -> float:
-    value = header.get(key, default)
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else default
-
-
-def _cd_matrix(h: dict[str, Any]) -> list[list[float]]:
-    """The linear part of a WCS as a CD matrix, from CD, PC and CDELT, CROTA2 and CDELT, or CDELT alone."""
-    if any(f"CD{i}_{j}" in h for i in (1, 2) for j in (1, 2)):
-        return [[_number(h, f"CD{i}_{j}", 0.0) for j in (1, 2)] for i in (1, 2)]
-    cdelt = (_number(h, "CDELT1", 1.0), _number(h, "CDELT2", 1.0))
-    if any(f"PC{i}_{j}" in h for i in (1, 2) for j in (1, 2)):
-        return [[cdelt[i - 1] * _number(h, f"PC{i}_{j}", float(i == j)) for j in (1, 2)] for i in (1, 2)]
-    rho = math.radians(_number(h, "CROTA2", 0.0))
-    return [[cdelt[0] * math.cos(rho), -cdelt[1] * math.sin(rho)],
-            [cdelt[0] * math.sin(rho), cdelt[1] * math.cos(rho)]]
+    """Make the WCS of a detector's header valid for the whole mosaic (in place): the detector's data pixel d and
+    the mosaic pixel m (1-based) are related by d = data0 + 1 + step * (m - det0 - 1), step -1 on a flipped axis."""
+    origin = (p.data_x + 1 - p.step_x * (p.det_x + 1), p.data_y + 1 - p.step_y * (p.det_y + 1))
+    moved = wcsheader.regrid(header, origin, (p.step_x, p.step_y))
+    header.clear()
+    header.update(moved)
