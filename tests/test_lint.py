@@ -1,5 +1,5 @@
-"""The code's own rules: ruff and mypy pass (configured in pyproject.toml), and only the web layer knows the web
-framework."""
+"""The code's own rules: ruff and mypy pass (configured in pyproject.toml), only the web layer knows the web
+framework, and modules and functions stay small enough to read."""
 
 from __future__ import annotations
 
@@ -59,3 +59,25 @@ def test_the_web_framework_check_sees_imports() -> None:
     tree = ast.parse("import uvicorn\nfrom starlette.routing import Route\ndef f():\n    import gunicorn.app\n")
     assert imported(tree) == {"uvicorn", "starlette", "gunicorn"}
     assert imported(ast.parse("from .web import app\nfrom ..store import pyramid\n")) == set()
+
+
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 60
+
+
+def length(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    return (node.end_lineno or node.lineno) - node.lineno + 1
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """One concept per module, a function on one screen: a newcomer reads either at once."""
+    big, long = [], []
+    for path in modules():
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(PACKAGE))
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            big.append(f"{name} ({len(text.splitlines())} lines)")
+        long += [f"{name}: {node.name} ({length(node)} lines)" for node in ast.walk(ast.parse(text))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and length(node) > MAX_FUNCTION_LINES]
+    assert big == [], f"split these modules (at most {MAX_MODULE_LINES} lines)"
+    assert long == [], f"split these functions (at most {MAX_FUNCTION_LINES} lines)"
