@@ -30,7 +30,8 @@ def test_region_files_never_reach_other_files(client, secret):
     never opened."""
     from tileserver.datapath import sealed
 
-    for body in (f"@{secret}\n", f"# include {secret}\nimage\ncircle(1,2,3)\n", f"image\ncircle(1,2,3) # tag={{{secret.as_uri()}}}\n"):
+    for body in (f"@{secret}\n", f"# include {secret}\nimage\ncircle(1,2,3)\n",
+                 f"image\ncircle(1,2,3) # tag={{{secret.as_uri()}}}\n"):
         r = client.post("/extra/regions", content=body.encode())
         assert r.status_code in (200, 422), r.text
         assert "TOP-SECRET" not in r.text  # (the line posted may be quoted back: it is the client's own text)
@@ -117,8 +118,9 @@ def test_the_manual_and_client_files_go_through_the_door(client_for, tmp_path):
 def test_the_door_audit_sees_a_bypass(data_dir):
     """The suite-wide audit hook (conftest.py) is not blind: an open in a served folder by a server-side thread,
     not through the door, is recorded."""
-    import conftest
     from tileserver import datapath
+
+    import conftest
 
     datapath.resolve(data_dir, "", want_dir=True)  # data_dir is now a folder the door serves
     (data_dir / "x.txt").write_text("x")

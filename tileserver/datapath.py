@@ -282,7 +282,7 @@ def _allowed_prefixes() -> tuple[str, ...]:
         from astropy.config import get_cache_dir, get_config_dir
 
         folders |= {os.path.realpath(get_config_dir()), os.path.realpath(get_cache_dir())}
-    except Exception:  # noqa: BLE001 - astropy without a writable home: nothing of its own to read then
+    except Exception:  # astropy without a writable home: nothing of its own to read then
         pass
     return tuple(sorted(f.rstrip(os.sep) + os.sep for f in folders))
 
@@ -316,7 +316,7 @@ def sealed(*allow: Path | str) -> Iterator[None]:
             _ALLOWED_PREFIXES = _allowed_prefixes()
             sys.addaudithook(_audit)
             _installed.append(True)
-    previous = getattr(_local, "allow", frozenset())
+    previous: frozenset[str] = getattr(_local, "allow", frozenset())
     _local.allow = previous | {str(p) for p in allow}
     _local.sealed = getattr(_local, "sealed", 0) + 1
     try:

@@ -371,7 +371,7 @@ class Engine:
             raise TooLarge(f"the output would be {out_w} x {out_h} pixels, over the {query.output} limit", "RGN")
         data = self._read(image, lambda: image.pyramid.region(z, lx0, ly0, lx1, ly1))
         if k > 1:
-            data = block_mean(data[:, : out_h * k, : out_w * k], k)
+            data = pyramid.block_mean(data[:, : out_h * k, : out_w * k], k)
         stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{b}"
         if query.output == "fits":
             header = self._cutout_header(image, x1 - 1, (y1 - 1) + out_h * b, b)
@@ -433,17 +433,6 @@ class Engine:
             x0, y0, _, _ = g.tile_box(z, int(tile_id))
             out[:, sel] = tile[:, dy[sel] - y0, dx[sel] - x0]
         return out
-
-
-def block_mean(data: np.ndarray, k: int) -> np.ndarray:
-    """NaN-aware mean over k x k blocks of a (c, h, w) array whose h and w are multiples of k."""
-    c, h, w = data.shape
-    blocks = data.reshape(c, h // k, k, w // k, k)
-    valid = ~np.isnan(blocks)
-    total = np.where(valid, blocks, np.float32(0)).sum(axis=(2, 4), dtype=np.float32)
-    count = valid.sum(axis=(2, 4), dtype=np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
 
 
 def _json_float(v: Any) -> float | None:

@@ -43,6 +43,7 @@ def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int,
     images: list[dict[str, Any]] = []
     truncated = len(listed) > MAX_ENTRIES
     for entry in listed[:MAX_ENTRIES]:
+        item: dict[str, Any]
         if entry.is_dir:
             item = {"name": entry.name, "path": entry.path, "type": "folder"}
         elif is_image_name(entry.name):

@@ -111,6 +111,17 @@ def bin2(a: np.ndarray, bin_rows: bool = True) -> np.ndarray:
     return out
 
 
+def block_mean(data: np.ndarray, k: int) -> np.ndarray:
+    """NaN-aware mean over k x k blocks of a (c, h, w) array whose h and w are multiples of k."""
+    c, h, w = data.shape
+    blocks = data.reshape(c, h // k, k, w // k, k)
+    valid = ~np.isnan(blocks)
+    total = np.where(valid, blocks, np.float32(0)).sum(axis=(2, 4), dtype=np.float32)
+    count = valid.sum(axis=(2, 4), dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
 def _fix_blank_blocks(out: np.ndarray, parts: list[np.ndarray]) -> None:
     """Recompute the NaN outputs of bin2 as the mean of the non-NaN members of their blocks: one by one when they
     are few (a NaN mask), the whole array at once when they are many (a blank border)."""

@@ -15,8 +15,8 @@ from starlette.templating import Jinja2Templates
 from .. import access, config
 from ..engine import Engine
 from . import api, hips, iiif, overlays, status, ws
-from .files import DoorFiles
 from .errors import HANDLERS
+from .files import DoorFiles
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
 from .middleware.opencors import OpenCors
