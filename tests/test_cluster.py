@@ -79,8 +79,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     assert result.returncode == 0, result.stderr + "".join(
         p.read_text(errors="replace")[-2000:] for p in sorted((state / "logs").glob("*.log")))
     yield Cluster(json.loads(result.stdout.strip().splitlines()[-1]), state, folder / "data")
+    # `cluster down` stops everything that runs, restarted services included, and only once.
+    running = launcher.all_pids(launcher.load(state))
     result = run_cli("cluster", "down", "--state-dir", str(state))
     assert result.returncode == 0, result.stderr
+    assert not any(services.alive(pid) for pid in running)
+    again = run_cli("cluster", "down", "--state-dir", str(state))
+    assert again.returncode == 2 and "no running cluster" in again.stderr
 
 
 def pids(info: dict[str, Any]) -> list[int]:
@@ -104,6 +109,8 @@ def test_cluster_up_starts_every_engine(cluster: Cluster) -> None:
     response = tile(cluster.url, IMAGES[0], 0, 0)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert httpx.get(info["dashboard"], timeout=10).status_code == 200
+    second = run_cli("cluster", "up", "--data-dir", str(cluster.data), "--state-dir", str(cluster.state))
+    assert second.returncode == 2 and "already running" in second.stderr
 
 
 def test_one_build_cluster_wide_then_served_from_the_store(cluster: Cluster) -> None:
@@ -269,6 +276,30 @@ def test_cache_warm_on_the_workers_is_resumable(cluster: Cluster, tmp_path: Path
     assert cluster.objects() == objects
 
 
+def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None:
+    env = launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"], "")
+    ports = [free_port(), free_port()]
+    started = [services.start_node(cluster.state, 20 + i, port, str(cluster.data), env) for i, port in enumerate(ports)]
+    nodes = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        name = "leased.fits"
+        write_image(cluster.data / name, 1500, 1500, seed=40)
+        codes: list[int] = []
+        threads = [threading.Thread(target=lambda n=n: codes.append(
+            httpx.get(n + "/api", params={"FIF": name, "INFO": ""}, timeout=120).status_code)) for n in nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes == [200, 200]
+        assert sum(status(n)["built_here"] for n in nodes) == 1  # the other node waited for the publication
+        assert cluster.bus.counter("published:" + cluster.key_of(name)) == 1
+        assert tile(nodes[0], name, 0, 0).content == tile(nodes[1], name, 0, 0).content
+    finally:
+        for pid in started:
+            os.killpg(pid, signal.SIGKILL)
+
+
 def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
     for name in IMAGES:
         assert tile(cluster.url, name, 1, 0).status_code == 200
@@ -284,22 +315,6 @@ def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
     # No rebuild: nothing published again, the store as it was.
     assert [cluster.bus.counter("published:" + key) for key in keys] == published
     assert cluster.objects() == objects
-
-
-def test_cluster_down_stops_it_all(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    write_image(data / "one.fits", 100, 80, seed=9)
-    state = tmp_path / "state"
-    result = run_cli("cluster", "up", "--data-dir", str(data), "--state-dir", str(state), "--nodes", "1",
-                     "--workers", "1")
-    assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
-    assert run_cli("cluster", "up", "--data-dir", str(data), "--state-dir", str(state)).returncode == 2
-    result = run_cli("cluster", "down", "--state-dir", str(state))
-    assert result.returncode == 0, result.stderr
-    assert not any(services.alive(pid) for pid in pids(info))
-    again = run_cli("cluster", "down", "--state-dir", str(state))
-    assert again.returncode == 2 and "no running cluster" in again.stderr
 
 
 @pytest.mark.parametrize(("name", "value"), [

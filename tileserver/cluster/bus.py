@@ -6,8 +6,12 @@ in both modes: a Dask worker reports into Redis, and whichever node a client's w
 record expires on its own (PROGRESS_TTL): a worker killed mid-build leaves nothing behind for long, and nothing needs
 to survive a restart of Redis, since builders and nodes rewrite their records as they go.
 
-A Redis that does not answer never fails a build or a request: reports are dropped, reads find nothing, and redis-py
-reconnects by itself at the next call once Redis is back.
+Leases: with no Dask scheduler, a node builds an unpublished image itself, under a lease in Redis (renewed while it
+builds, expiring soon after its holder dies), so that the other nodes wait for its publication instead of building
+the same image.
+
+A Redis that does not answer never fails a build or a request: reports are dropped, reads find nothing, and
+redis-py reconnects by itself at the next call once Redis is back.
 
 Where Dask does the job instead: the build lease (a task keyed by the image identity runs once cluster-wide, however
 many nodes ask) and the build queue with its concurrency (one build per worker thread).
@@ -93,6 +97,25 @@ class RedisBus:
                 out.append(record)
         return sorted(out, key=lambda r: str(r.get("image", "")))
 
+    # -- leases ---------------------------------------------------------------------------------------------------
+
+    def lease(self, name: str, holder: str, seconds: int) -> bool | None:
+        """Take (or renew, if ours) the lease `name` for `seconds`: True if we hold it, False if another holder
+        does, None if Redis does not answer (then nobody can be kept out: callers go ahead)."""
+        import redis
+
+        try:
+            held = self.client.set(PREFIX + "lease:" + name, holder, nx=True, ex=seconds)
+            if held:
+                return True
+            # Ours already (a renewal)? Compare and extend in one step, so a lease that just expired is not stolen.
+            return bool(self.client.eval(_RENEW, 1, PREFIX + "lease:" + name, holder, seconds))
+        except (redis.RedisError, OSError):
+            return None
+
+    def release(self, name: str, holder: str) -> None:
+        self._safe(self.client.eval, _RELEASE, 1, PREFIX + "lease:" + name, holder)
+
     # -- nodes, counters, health ---------------------------------------------------------------------------------
 
     def heartbeat(self, node: str, record: dict[str, Any]) -> None:
@@ -124,6 +147,12 @@ class RedisBus:
         except (redis.RedisError, OSError) as e:
             return {"ok": False, "url": _public(self.url), "error": type(e).__name__}
         return {"ok": True, "url": _public(self.url)}
+
+
+_RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+return 0"""
+_RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0"""
 
 
 def _public(url: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..errors import CacheFull, StoreUnavailable
+from ..errors import CacheFull, Overloaded, StoreUnavailable
 from ..store.diskcache import CheckedPyramid, DiskCache, Entry
 from ..store.objectstore import ObjectStore
 from . import builds
@@ -32,6 +32,9 @@ log = logging.getLogger("tileserver.cluster")
 
 HEARTBEAT = 10.0  # seconds between two registrations of this node in Redis
 CONNECT_TIMEOUT = 10.0  # seconds to reach the Dask scheduler
+LEASE_SECONDS = 30  # a build lease outlives its dead holder this long at most
+LEASE_WAIT = 600.0  # seconds a node waits for another node's build before answering 503
+LEASE_POLL = 0.2
 
 
 class ClusterNode:
@@ -65,6 +68,9 @@ class ClusterNode:
             if not self.settings.dask_scheduler:
                 return self._build_here(path, query, key)
             published = self._build_on_cluster(query, key)
+        return self._open_published(key, published)
+
+    def _open_published(self, key: str, published: dict[str, Any]) -> CheckedPyramid:
         cache = self.engine.cache
         try:
             return cache.open_or_build(key, lambda tmp: materialize(self.store, key, published, tmp), self.opener)
@@ -73,10 +79,39 @@ class ClusterNode:
             return cache.open_or_build(key, lambda tmp: materialize(self.store, key, published, tmp), self.opener)
 
     def _build_here(self, path: Path, query: Query, key: str) -> CheckedPyramid:
-        pyr = self.engine._build(path, query, key)
-        self.built_here += 1
-        self.store.publish(key, pyr.entry.folder, pyr.entry.manifest)
-        return pyr
+        """No scheduler: build here under a cluster-wide lease; another node's build is waited for, not repeated.
+        Without Redis (or with it down) every node may build; the conditional publication keeps the first."""
+        holder = f"{self.name}:{os.getpid()}:{threading.get_ident()}"
+        deadline = time.monotonic() + LEASE_WAIT
+        while self.bus is not None and self.bus.lease("build:" + key, holder, LEASE_SECONDS) is False:
+            published = self.store.manifest(key)
+            if published is not None:
+                return self._open_published(key, published)
+            if time.monotonic() > deadline:
+                raise Overloaded("another node is still building this image; try again in a moment")
+            time.sleep(LEASE_POLL)
+        renewing = threading.Event()
+        if self.bus is not None:
+            threading.Thread(target=self._renew, args=(key, holder, renewing), daemon=True).start()
+        try:
+            published = self.store.manifest(key)  # published while we waited for Redis to answer?
+            if published is not None:
+                return self._open_published(key, published)
+            pyr = self.engine._build(path, query, key)
+            self.built_here += 1
+            _, mine = self.store.publish(key, pyr.entry.folder, pyr.entry.manifest)
+            if mine and self.bus is not None:
+                self.bus.count("published:" + key)
+            return pyr
+        finally:
+            renewing.set()
+            if self.bus is not None:
+                self.bus.release("build:" + key, holder)
+
+    def _renew(self, key: str, holder: str, done: threading.Event) -> None:
+        assert self.bus is not None
+        while not done.wait(LEASE_SECONDS / 3):
+            self.bus.lease("build:" + key, holder, LEASE_SECONDS)
 
     def _build_on_cluster(self, query: Query, key: str) -> dict[str, Any]:
         from distributed.client import FutureCancelledError
