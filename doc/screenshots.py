@@ -80,6 +80,35 @@ def shoot(base: str, chromium: str) -> None:
         browser.close()
 
 
+# WebGL for Aladin Lite in headless Chromium without a GPU: ANGLE over SwiftShader (as tests/test_client_aladin.py).
+WEBGL_ARGS = ["--headless=new", "--no-sandbox", "--use-gl=angle", "--use-angle=swiftshader",
+              "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
+
+
+def shoot_aladin(base: str, chromium: str) -> None:
+    """The demo sky as a HiPS in Aladin Lite, at its place on the sky."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=WEBGL_ARGS)
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(f"{base}/aladin?image=demo-sky.fits")
+        page.wait_for_function("window.tileserverAladin !== undefined")
+        if not page.evaluate("window.tileserverAladin.then(a => a !== null)"):
+            raise RuntimeError(page.text_content("#status"))
+        # Aladin Lite asks for deeper tiles once coarser ones are in, and fades each in: shoot once the picture
+        # stops changing.
+        shot, deadline = b"", time.monotonic() + 180
+        while time.monotonic() < deadline:
+            page.wait_for_load_state("networkidle", timeout=120000)
+            page.wait_for_timeout(3000)
+            previous, shot = shot, page.screenshot()
+            if shot == previous:
+                break
+        (STATIC / "aladin-lite.png").write_bytes(shot)
+        browser.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
@@ -89,10 +118,11 @@ def main() -> int:
         proc = start_server(Path(tmp), port)
         try:
             shoot(f"http://127.0.0.1:{port}", args.chromium)
+            shoot_aladin(f"http://127.0.0.1:{port}", args.chromium)
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
-    print(f"wrote {STATIC / 'viewer.png'} and {STATIC / 'settings-panel.png'}")
+    print(f"wrote {STATIC / 'viewer.png'}, {STATIC / 'settings-panel.png'} and {STATIC / 'aladin-lite.png'}")
     return 0
 
 
