@@ -248,3 +248,25 @@ def test_a_full_queue_answers_503(make_fits: Callable[..., Any], client: Any, mo
     assert "busy" in answer.json()["detail"][0]["msg"]
     monkeypatch.setattr(service, "QUEUE_PER_SLOT", 32)
     assert client.get("/hips/tan.fits/Norder3/Allsky.jpg").status_code == 200  # nothing was left held
+
+
+BROKEN_WCS = {
+    "singular": {"CD1_1": 0.0, "CD2_2": 0.0},
+    "unknown projection": {"CTYPE1": "RA---XYZ", "CTYPE2": "DEC--XYZ"},
+    "one axis": {"CTYPE2": "LINEAR"},
+    "latitude past the pole": {"CRVAL2": 95.0},
+    "huge pixels": {"CD1_1": -90.0, "CD2_2": 90.0},
+    "not a number": {"CRVAL1": "abc"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_WCS))
+def test_broken_wcs_is_a_clear_404(name: str, make_fits: Callable[..., Any], client: Any) -> None:
+    make_fits("broken.fits", width=64, height=48, header=BROKEN_WCS[name])
+    answer = client.get("/hips/broken.fits/properties")
+    assert answer.status_code in (200, 404), answer.text
+    if answer.status_code == 404:
+        assert "WCS" in answer.json()["detail"][0]["msg"] or "frame" in answer.json()["detail"][0]["msg"]
+    else:  # a WCS astropy accepts: the HiPS answers its files
+        for path in ("Moc.fits", "Norder3/Allsky.jpg", "Norder0/Dir0/Npix0.fits"):
+            assert client.get(f"/hips/broken.fits/{path}").status_code in (200, 404)
