@@ -263,7 +263,9 @@ def cancelled(request: Any) -> bool:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page that records console errors and failed requests (asserted empty by the tests)."""
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    # bypass_csp: the tests drive pages with evaluated expressions (wait_for_function), which the server's
+    # Content-Security-Policy rightly forbids to the page itself; test_security_headers.py runs the viewer under it.
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True)
     page = context.new_page()
     page.console_errors = []  # type: ignore[attr-defined]
     page.failed_requests = []  # type: ignore[attr-defined]
@@ -282,7 +284,7 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 def watched_page(browser: Any, **context_options: Any) -> Iterator[tuple[Any, list[str]]]:
     """A page in a browser context of its own (a phone, a second user...) and the list of its console errors and
     failed requests, which the test asserts empty."""
-    context = browser.new_context(**context_options)
+    context = browser.new_context(**{"bypass_csp": True, **context_options})  # as in the page fixture
     try:
         page = context.new_page()
         errors: list[str] = []

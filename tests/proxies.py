@@ -22,8 +22,8 @@ from astropy.io import fits
 from conftest import ROOT, LiveServer, free_port, sky, stop_group, tan_header
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
-APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "headers", "reqtimeout", "proxy", "proxy_http",
-                       "proxy_wstunnel", "cache", "cache_disk", "ssl", "socache_shmcb")
+APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "env", "headers", "reqtimeout", "proxy", "proxy_http",
+                       "proxy_wstunnel", "cache", "cache_disk", "rewrite", "ssl", "socache_shmcb")
 RUN_AS = "www-data"  # when the tests run as root (CI), the proxies' workers drop to this user, as in production
 # What the shipped proxy configurations send as X-Tileserver-Proxy-Secret; backends that should believe the user
 # they name get it in their proxy_secret_file (see secret_file).

@@ -146,3 +146,34 @@ def test_setup_script_leaves_the_machines_services_alone() -> None:
     script = (ROOT / "scripts" / "setup-tests.sh").read_text()
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(r"systemctl|service\s+\S+\s+stop|apache2ctl|nginx -s", code)
+
+
+def test_proxy_body_limits_are_the_servers_own() -> None:
+    from tileserver.overlays import regions, votables
+
+    limits = {"/vis/extra/regions": regions.MAX_TEXT_BYTES, "/vis/extra/votable": votables.MAX_BYTES}
+    nginx = (ROOT / "nginx" / "locations.conf").read_text()
+    apache = (ROOT / "apache" / "tileserver-proxy.conf").read_text()
+    for path, limit in limits.items():
+        size = re.search(rf"location = {path} {{[^}}]*client_max_body_size (\d+)m;", nginx).group(1)
+        assert int(size) * 2**20 == limit, path
+        size = re.search(rf'<Location "{path}">\s*LimitRequestBody (\d+)', apache).group(1)
+        assert int(size) == limit, path
+    assert "client_max_body_size 16k;" in nginx and "\nLimitRequestBody 16384\n" in apache
+
+
+def test_every_nginx_location_sets_the_proxy_headers() -> None:
+    """proxy_set_header is all or nothing per location: each one includes the whole set (user header, secret)."""
+    nginx = re.sub(r"#[^\n]*", "", (ROOT / "nginx" / "locations.conf").read_text())
+    # Each location's own directives: from its brace to the next brace (a nested location or its end).
+    blocks = [(m.group(1), re.match(r"[^{}]*", nginx[m.end():]).group(0))
+              for m in re.finditer(r"location ([^{};]+)\{", nginx)]
+    proxied = [name.strip() for name, body in blocks if "proxy_pass" in body]
+    assert {"/vis/", "= /vis/api", "= /vis/ws", "= /vis/extra/regions", "= /vis/extra/votable"} <= set(proxied)
+    for name, body in blocks:
+        if "proxy_pass" in body:
+            assert "include snippets/tileserver-proxy-headers.conf;" in body, name
+            assert "proxy_set_header" not in body and "add_header" not in body, name
+    headers = (ROOT / "nginx" / "proxy-headers.conf").read_text()
+    assert "proxy_set_header X-Remote-User $remote_user;" in headers
+    assert "proxy_set_header X-Tileserver-Proxy-Secret $tileserver_proxy_secret;" in headers

@@ -107,6 +107,34 @@ def test_hips_of_an_image_in_a_folder(proxy: proxies.Proxy) -> None:
     assert httpx.get(f"{proxy.url}/vis/hips/..%2Fsecret.fits/properties", timeout=60).status_code == 403
 
 
+def test_security_headers_pass_through_every_location(proxy: proxies.Proxy) -> None:
+    """tileserver sends them; the proxies must neither drop them nor, in some location, replace them."""
+    quality = "61" if proxy.name == "nginx" else "62"
+    paths = ["/vis/", f"/vis/api?FIF=a.fits&JTL=1,0&QLT={quality}", f"/vis/api?FIF=a.fits&JTL=1,0&QLT={quality}",
+             "/vis/api?FIF=a.fits&INFO", "/vis/client/js/main.js", "/vis/healthz", "/vis/extra/list"]
+    responses = [httpx.get(proxy.url + path) for path in paths]
+    assert cache_status(proxy, responses[2]) == "HIT"  # from the proxy's cache, headers kept
+    for response in responses:
+        assert response.status_code == 200, response.url
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["x-frame-options"] == "SAMEORIGIN", response.url
+        assert response.headers["referrer-policy"] == "same-origin", response.url
+        assert "frame-ancestors 'self'" in response.headers["content-security-policy"], response.url
+        assert len(response.headers.get_list("content-security-policy")) == 1, response.url
+
+
+def test_upload_limits_match_the_routes(proxy: proxies.Proxy) -> None:
+    """The POST routes take what tileserver accepts; every other route keeps the small default limit."""
+    region = b"# Region file format: DS9\nfk5\ncircle(10.1,20.2,3\")\n" + b"# a long comment line\n" * 50_000  # 1.1 MB
+    r = httpx.post(proxy.url + "/vis/extra/regions", content=region, timeout=120)
+    assert r.status_code == 200 and r.json()["type"] == "FeatureCollection", r.text[:300]
+    # Refused by the proxy itself (its own page, not tileserver's JSON), declared length or chunked.
+    for path, body in (("/vis/extra/regions", b"#" * (16 * 2**20 + 1)), ("/vis/api", b"x" * 20_000),
+                       ("/vis/api", iter([b"x" * 20_000]))):
+        over = httpx.post(proxy.url + path, content=body, timeout=120)
+        assert over.status_code == 413 and "json" not in over.headers.get("content-type", ""), path
+
+
 def test_revalidation_answers_304(proxy: proxies.Proxy) -> None:
     for params in ({"JTL": "2,3", "QLT": "81"}, {"JTL": "2,3", "QLT": "81"}):  # first a miss, then from the cache
         tile = api(proxy, **params)
@@ -185,7 +213,7 @@ def test_root_path_with_or_without_the_prefix(backend: LiveServer) -> None:
     for prefix in ("/vis", ""):
         assert httpx.get(f"{direct}{prefix}/healthz").status_code == 200
         page = httpx.get(f"{direct}{prefix}/")
-        assert page.status_code == 200 and 'href="/vis/client/css/viewer.css"' in page.text
+        assert page.status_code == 200 and re.search(r'href="/vis/static/\w+/client/css/viewer.css"', page.text)
         assert httpx.get(f"{direct}{prefix}/api", params={"FIF": "a.fits", "INFO": ""}).status_code == 200
     assert httpx.get(f"{direct}/vis/vis/healthz").status_code == 404
 

@@ -207,6 +207,8 @@ async def viewer(request: Request) -> Response:
     root = request.scope.get("root_path", "").rstrip("/")
     return templates.TemplateResponse(request, "viewer.html", {
         "root": root,
+        # The client's files and Leaflet, under a URL that changes with their content: cached for good.
+        "static": f"{root}/static/{request.app.state.static_tag}",
         "api": root + settings.api_path,
         "image": request.query_params.get("image", settings.default_image),
         "version": __version__,

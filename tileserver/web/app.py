@@ -14,9 +14,10 @@ from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
-from . import api, hips, iiif, overlays, status, ws
+from . import api, hips, iiif, overlays, static, status, ws
 from .errors import HANDLERS
 from .files import DoorFiles
+from .middleware import security
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
 from .middleware.opencors import OpenCors
@@ -73,6 +74,7 @@ def create_app(settings: config.Settings) -> Starlette:
     template_dir = Path(settings.template_dir) if settings.template_dir else share_dir("templates")
     templates = Jinja2Templates(directory=str(template_dir))
     iip_api = api.Api(engine)
+    static_tag, static_mounts = static.mounts(client_dir, leaflet_dir())
     route_list = [
         Route("/", api.viewer, methods=["GET", "HEAD"]),
         Route(settings.api_path, iip_api, methods=["GET", "HEAD"]),
@@ -82,8 +84,7 @@ def create_app(settings: config.Settings) -> Starlette:
         Route("/progress", api.build_progress, methods=["GET", "HEAD"]),
         *iiif.routes(iip_api),
         WebSocketRoute("/ws", ws.LiveHub(engine, settings).endpoint),
-        Mount("/client", DoorFiles(client_dir), name="client"),
-        Mount("/leaflet", DoorFiles(leaflet_dir()), name="leaflet"),
+        *static_mounts,
         *status.routes(settings),
         *overlays.routes(),
         *hips.routes(engine),
@@ -95,7 +96,10 @@ def create_app(settings: config.Settings) -> Starlette:
         route_list.append(Mount(settings.doc_path, DoorFiles(settings.doc_dir, html=True), name="manual"))
     monitor = Monitor(settings, engine)
     middleware = [
-        # Outermost: oversized headers refused; then the client's address and user, from trusted proxies only.
+        # Outermost: security headers on every answer, refusals included; oversized headers refused; then the
+        # client's address and user, from trusted proxies only.
+        Middleware(security.SecurityHeaders, policies={settings.doc_path: security.MANUAL_POLICY,
+                                                       "/aladin": security.ALADIN_POLICY}),
         Middleware(HeaderLimit, max_bytes=settings.max_request_header_bytes),
         Middleware(ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
                    public=engine.anyone_may_read if settings.access_file else None,
@@ -114,6 +118,7 @@ def create_app(settings: config.Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.static_tag = static_tag
     app.state.templates = templates
     app.state.pid = os.getpid()
     app.state.monitor = monitor

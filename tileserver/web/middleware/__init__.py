@@ -1,1 +1,2 @@
-"""ASGI middlewares, one per module, outermost first in web/app.py: header limit, proxy, prefixed paths, counting."""
+"""ASGI middlewares, one per module, outermost first in web/app.py: security headers, header limit, proxy,
+prefixed paths, counting."""
