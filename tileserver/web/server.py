@@ -3,22 +3,47 @@
 Under gunicorn, the master only supervises: a worker that dies (even by kill -9) is replaced, SIGTERM lets each
 worker finish its requests within graceful_timeout, and max_requests (+ jitter) recycles workers against slow leaks.
 Workers share nothing but the disk cache, whose locks the kernel releases when a process dies.
+
+SIGHUP (systemctl reload) re-reads the access rules in the process that holds them, and under gunicorn replaces the
+workers: new ones take new connections from the same listening socket while the old ones finish theirs, so nothing
+is dropped. A bad access file is logged and the last good rules kept (access.RuleBook).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
 
-from .. import config
+from .. import access, config
 
 KEEPALIVE = 5  # seconds an idle HTTP connection is kept: a viewer asks for tiles in bursts
+
+
+# Seconds a stopping worker keeps the connections it has just accepted open for their first request. asyncio
+# accepts several pending connections at once; uvicorn's shutdown would close those that have not sent their
+# request yet, and their clients would get a reset during every reload.
+ACCEPT_GRACE = 0.5
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, but a stop serves the requests already on their way on accepted connections."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # accept nothing more: the other workers take the new connections
+        await asyncio.sleep(ACCEPT_GRACE)
+        await super().shutdown(sockets)
 
 
 class Worker(UvicornWorker):
@@ -32,6 +57,15 @@ class Worker(UvicornWorker):
                               "ws_max_size": ws_max_size(max_message),
                               "proxy_headers": False}  # applied by the app (web/middleware/proxy.py)
         super().__init__(*args, **kwargs)
+
+    async def _serve(self) -> None:
+        # UvicornWorker._serve, with the draining server.
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 def ws_max_size(max_message_bytes: int) -> int:
@@ -68,6 +102,9 @@ def run_uvicorn(settings: config.Settings) -> int:
 
     configure_logging()
     prepare_cache(settings)
+    # uvicorn stops on SIGINT and SIGTERM only; SIGHUP would kill it by default. Re-read the rules instead (the
+    # handler runs between two bytecodes of the main thread: it only swaps a reference).
+    signal.signal(signal.SIGHUP, lambda signum, frame: access.reload_all())
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -101,7 +138,13 @@ def gunicorn_options(settings: config.Settings) -> dict[str, Any]:
         "loglevel": "info",
         "proc_name": "tileserver",
         "raw_env": [f"{k}={v}" for k, v in config.to_environ(settings).items()],
+        # In the master, before it forks the new workers, which inherit the rules it holds.
+        "on_reload": _reload_rules,
     }
+
+
+def _reload_rules(arbiter: Any) -> None:
+    access.reload_all()
 
 
 def run_gunicorn(settings: config.Settings) -> int:
@@ -109,6 +152,7 @@ def run_gunicorn(settings: config.Settings) -> int:
 
     # Workers rebuild the same checked settings from the environment (see app.app_from_environment).
     os.environ.update(config.to_environ(settings))
+    configure_logging()  # the master logs too: reloads, their errors
     prepare_cache(settings)
     options = gunicorn_options(settings)
 
