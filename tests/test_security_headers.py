@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import save_artifact
 from tileserver.web import static
 from tileserver.web.middleware.security import VIEWER_POLICY
+
+from conftest import save_artifact
 
 SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "SAMEORIGIN", "referrer-policy": "same-origin"}
 

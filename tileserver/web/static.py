@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from starlette.routing import Mount, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .files import DoorFiles
 
@@ -30,12 +30,12 @@ def content_tag(*folders: Path) -> str:
 class CacheControl:
     """Sets Cache-Control on the answers of a static app."""
 
-    def __init__(self, app: Any, value: bytes) -> None:
+    def __init__(self, app: ASGIApp, value: bytes) -> None:
         self.app = app
         self.value = value
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def send_with(message: dict[str, Any]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] in (200, 304):
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"cache-control"]
                 message = {**message, "headers": [*headers, (b"cache-control", self.value)]}
