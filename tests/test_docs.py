@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.routing import Mount
 
-from tileserver import config, iip
+from tileserver import config, names
 from tileserver.web import app as app_module
 from tileserver.web import errors as web_errors
 from tileserver.web.app import create_app
@@ -59,7 +59,7 @@ def test_every_setting_is_documented(manual: Path) -> None:
 
 
 def test_every_api_parameter_is_documented(manual: Path) -> None:
-    assert documented(manual)["std:param"] == iip.KNOWN
+    assert documented(manual)["std:param"] == names.PARAMETERS
 
 
 def test_every_route_is_documented(manual: Path, settings_for: Callable[..., config.Settings]) -> None:
@@ -76,8 +76,8 @@ def test_every_error_status_is_documented(manual: Path) -> None:
 
 def test_openapi_agrees_with_the_manual(manual: Path, client: Any) -> None:
     document = client.get("/openapi.json").json()
-    names = {p["name"] for p in document["paths"]["/api"]["get"]["parameters"]}
-    assert names == iip.KNOWN
+    offered = {p["name"] for p in document["paths"]["/api"]["get"]["parameters"]}
+    assert offered == names.PARAMETERS
     assert set(document["paths"]) <= documented(manual)["std:endpoint"]
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tileserver import iip
+from tileserver import iip, names
 from tileserver.display import render, stats
 from tileserver.display.colormaps import COLORMAPS
 from tileserver.errors import InvalidParameter
@@ -31,7 +31,7 @@ SCHEMATHESIS_CASES = 2600 if LONG else 60  # per generation mode (valid, invalid
 fuzz = settings(max_examples=150 * SCALE, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
-NAMES = sorted(iip.KNOWN) + ["jtl", "fif", "Cmp", "obj", "OBJ", "ﬁf", "ınfo", "X", ""]
+NAMES = sorted(names.PARAMETERS) + ["jtl", "fif", "Cmp", "obj", "OBJ", "ﬁf", "ınfo", "X", ""]
 TOKENS = ["", "0", "1", "-1", "0,0", "1,1:5,5", "1:0,100", "1:1,0,0", "2:0.5,0.5,0.5", "1e400", "nan", "inf", "-0",
           "eq", "st", "log", "1e-300", "grey", "viridis", "jpeg", "fits", "IIP,1.0", "9" * 12, "1,2,3;4,5,6;7,8,9",
           "١", "٣,٤", "a.fits", "a.fits[1]", "a.fits[SCI,2]", "../x", "\x00", " 1 ", "+5", "0x10", "1_0", "1.5e-3",
@@ -53,7 +53,7 @@ def test_parse_fails_only_with_invalid_parameter(pairs):
     if len(iip.group(pairs)) == len(pairs):  # each name once: the order does not matter
         assert iip.parse(list(reversed(pairs))) == query
     assert query.user is None and query.kind in ("info", "obj", "tile", "region", "value", "profile")
-    assert query.fif and query.render.stretch in iip.STRETCHES and query.render.colormap in COLORMAPS
+    assert query.fif and query.render.stretch in names.STRETCHES and query.render.colormap in COLORMAPS
 
 
 ints = st.integers(-10**9 + 1, 10**9 - 1)
@@ -97,7 +97,7 @@ def valid_queries(draw: Any) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         r["quality"] = draw(st.integers(0, 100))
         pairs.append(("QLT", str(r["quality"])))
     r["colormap"] = draw(st.sampled_from(sorted(COLORMAPS)))
-    r["stretch"] = draw(st.sampled_from(iip.STRETCHES))
+    r["stretch"] = draw(st.sampled_from(names.STRETCHES))
     pairs += [("CMP", r["colormap"]), ("STR", r["stretch"])]
     minmax = draw(st.lists(st.tuples(st.integers(1, 99999), finite, finite), max_size=4))
     pairs += [("MINMAX", f"{c}:{lo!r},{hi!r}") for c, lo, hi in minmax]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tileserver.display.colormaps import COLORMAPS
-from tileserver.iip import KNOWN, STRETCHES
+from tileserver.names import PARAMETERS as KNOWN
+from tileserver.names import STRETCHES
 
 
 def test_openapi_lists_every_parameter(client):

@@ -12,14 +12,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .display.render import STRETCHES
 from .errors import InvalidParameter
+from .names import COLORMAPS, PARAMETERS, REGION_FORMATS, REPEATABLE, STRETCHES
 
-FORMATS = ("jpeg", "png", "webp", "fits")
-REPEATABLE = {"CHAN", "MINMAX", "MIX"}
-FLAGS = {"INFO", "INV", "obj"}
-KNOWN = {"FIF", "INFO", "obj", "JTL", "CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "CMP", "INV", "QLT",
-         "STR", "RGN", "BIN", "CVT", "VAL", "PFL", "SAT", "V"}
 MAX_CHANNEL_PARAMS = 4096  # repeats of one parameter: as many as an image may have channels
 
 _INT = r"[+-]?\d{1,9}"
@@ -153,7 +148,7 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
     """The query record of a request's items; `user` is who the web layer says sent it (see access.py)."""
     params = group(items)
     for name, values in params.items():
-        if name in KNOWN and name not in REPEATABLE and len(values) > 1:
+        if name in PARAMETERS and name not in REPEATABLE and len(values) > 1:
             raise InvalidParameter(f"{name} may be given only once", name)
         if len(values) > MAX_CHANNEL_PARAMS:
             raise InvalidParameter(f"too many {name} parameters", name)
@@ -183,8 +178,8 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
         binning = _int(params, "BIN", 1, 1024) or 1
         output = (_one(params, "CVT") or "jpeg").lower()
         output = "jpeg" if output == "jpg" else output
-        if output not in FORMATS:
-            raise InvalidParameter(f"CVT must be one of {', '.join(FORMATS)}", "CVT")
+        if output not in REGION_FORMATS:
+            raise InvalidParameter(f"CVT must be one of {', '.join(REGION_FORMATS)}", "CVT")
         return replace(info, kind="region", region=(x1, y1, x2, y2), binning=binning, output=output)
     val = _one(params, "VAL")
     if val is not None:
@@ -204,8 +199,6 @@ def _channel(text: str) -> int:
 
 
 def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
-    from .display.colormaps import COLORMAPS
-
     stretch = (_one(params, "STR") or "linear").lower()
     auto_cuts = None
     cnt_text = _one(params, "CNT")

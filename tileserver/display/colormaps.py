@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ..names import BASE_COLORMAPS, COLORMAPS
+
 # Perceptual maps (van der Walt & Smith's viridis family; Nuñez et al.'s cividis), as anchors
 # "index:rrggbb" taken from the published 256-entry tables, chosen so that linear interpolation
 # between them stays within one level of every published entry.
@@ -34,8 +36,6 @@ _SEGMENTS = {
     "cool": (((0.0, 0.0), (1.0, 1.0)), ((0.0, 1.0), (1.0, 0.0)), ((0.0, 1.0), (1.0, 1.0))),
 }
 
-_BASE_NAMES = ("grey", "jet", "cold", "cool", "hot", "viridis", "magma", "inferno", "plasma", "cividis", "cubehelix")
-COLORMAPS: tuple[str, ...] = _BASE_NAMES + tuple(name + "_r" for name in _BASE_NAMES)
 
 _POSITIONS = np.linspace(0.0, 1.0, 256)
 
@@ -87,7 +87,7 @@ def _build_tables() -> dict[str, np.ndarray]:
         "cubehelix": _cubehelix(),
     }
     tables |= {name: _from_anchors(spec) for name, spec in _ANCHORS.items()}
-    tables |= {name + "_r": np.ascontiguousarray(tables[name][::-1]) for name in _BASE_NAMES}
+    tables |= {name + "_r": np.ascontiguousarray(tables[name][::-1]) for name in BASE_COLORMAPS}
     for table in tables.values():
         # Shared by every request: nobody may change them.
         table.setflags(write=False)

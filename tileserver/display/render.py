@@ -18,13 +18,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..names import STRETCHES
 from .colormaps import COLORMAPS, colormap_table
 
 __all__ = ["COLORMAPS", "STRETCHES", "colormap_table", "mix_matrix", "render_color", "render_mono"]
 
 # Stretches map v in [0, 1] onto [0, 1] (astropy.visualization definitions).
 # "power" is x**a with a = stretch_param, default 2 (the same as "square" when no parameter is given).
-STRETCHES: tuple[str, ...] = ("linear", "sqrt", "log", "asinh", "sinh", "square", "power", "histeq")
 _DEFAULT_PARAMETER = {"log": 1000.0, "asinh": 0.1, "sinh": 1.0 / 3.0, "power": 2.0}
 
 # 65536 levels keep the log stretch (slope 145 at 0) and GAM = 0.2 (slope 5 at 1) within a level; the tables

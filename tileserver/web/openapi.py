@@ -6,8 +6,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import Settings
-from ..display.colormaps import COLORMAPS
-from ..iip import FORMATS, STRETCHES
+from ..names import COLORMAPS, REGION_FORMATS, STRETCHES
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 INT = r"[+-]?\d{1,9}"
@@ -58,7 +57,7 @@ def api_parameters() -> list[dict[str, Any]]:
         _param("RGN", "Region `x1,y1:x2,y2` in full-resolution pixels, 1-based, inclusive, y from the top.",
                {"type": "string", "pattern": rf"^{INT},{INT}:{INT},{INT}$"}),
         _param("BIN", "Binning factor of a region.", {"type": "integer", "minimum": 1, "maximum": 1024}),
-        _param("CVT", "Output format of a region.", {"type": "string", "enum": list(FORMATS)}),
+        _param("CVT", "Output format of a region.", {"type": "string", "enum": list(REGION_FORMATS)}),
         _param("VAL", "Pixel values at FITS pixel `x,y` (1-based).", {"type": "string", "pattern": rf"^{INT},{INT}$"}),
         _param("PFL", "Profile of values along the line `x1,y1:x2,y2` (FITS pixels).",
                {"type": "string", "pattern": rf"^{INT},{INT}:{INT},{INT}$"}),
