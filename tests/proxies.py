@@ -22,8 +22,9 @@ from astropy.io import fits
 from conftest import ROOT, LiveServer, free_port, sky, stop_group, tan_header
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
-APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "alias", "env", "headers", "reqtimeout", "proxy", "proxy_http",
-                       "proxy_wstunnel", "cache", "cache_disk", "rewrite", "ssl", "socache_shmcb")
+APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "authn_core", "authn_file", "authz_user", "auth_basic", "alias",
+                       "env", "headers", "reqtimeout", "proxy", "proxy_http", "proxy_wstunnel", "cache", "cache_disk",
+                       "rewrite", "ssl", "socache_shmcb")
 RUN_AS = "www-data"  # when the tests run as root (CI), the proxies' workers drop to this user, as in production
 # What the shipped proxy configurations send as X-Tileserver-Proxy-Secret; backends that should believe the user
 # they name get it in their proxy_secret_file (see secret_file).
@@ -139,8 +140,9 @@ def _require(program: str) -> str:
     return path
 
 
-def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False) -> Proxy:
-    """nginx with upstream.conf (one backend) or upstream-multinode.conf (three), site.conf, and site-tls.conf."""
+def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False, htpasswd: Path | None = None) -> Proxy:
+    """nginx with upstream.conf (one backend) or upstream-multinode.conf (three), site.conf, and site-tls.conf;
+    with `htpasswd`, the sites ask for a password (auth_basic, as the manual's access control section says)."""
     nginx = _require("nginx")
     src, prefix = ROOT / "nginx", _prefix("nginx")
     (prefix / "tmp").mkdir()
@@ -158,7 +160,8 @@ def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False)
     secret = render(src / "proxy-secret.conf", prefix / "proxy-secret.conf", {"CHANGE-ME": PROXY_SECRET})
     locations = render(src / "locations.conf", prefix / "locations.conf", {
         "include snippets/tileserver-proxy-headers.conf;": f"include {headers};"})
-    include = {"include snippets/tileserver-locations.conf;": f"include {locations};"}
+    login = f'auth_basic "tileserver";\n    auth_basic_user_file {htpasswd};\n    ' if htpasswd else ""
+    include = {"include snippets/tileserver-locations.conf;": f"{login}include {locations};"}
     sites = [render(src / "site.conf", prefix / "site.conf", {
         "listen 80;": f"listen 127.0.0.1:{ports['http']};", "    listen [::]:80;\n": "", **include})]
     if tls:
@@ -187,8 +190,9 @@ http {{
     return Proxy("nginx", command, prefix, ports).start()
 
 
-def start_apache(backend: int, tls: bool = False) -> Proxy:
-    """Apache with tileserver-proxy.conf included by tileserver.conf, and by tileserver-tls.conf."""
+def start_apache(backend: int, tls: bool = False, htpasswd: Path | None = None) -> Proxy:
+    """Apache with tileserver-proxy.conf included by tileserver.conf, and by tileserver-tls.conf; with `htpasswd`,
+    the sites ask for a password (AuthType Basic)."""
     apache = _require("apache2")
     src, prefix = ROOT / "apache", _prefix("apache")
     ports = {"http": free_port()}
@@ -201,7 +205,9 @@ def start_apache(backend: int, tls: bool = False) -> Proxy:
         "/var/cache/apache2/tileserver": str(prefix / "cache"),
         "/run/lock/apache2-tileserver-cache": str(prefix / "lock"),
     })
-    include = {"/etc/apache2/conf-available/tileserver-proxy.conf": str(proxy_part)}
+    login = (f'\n    <Location "/vis/">\n        AuthType Basic\n        AuthName tileserver\n'
+             f'        AuthUserFile {htpasswd}\n        Require valid-user\n    </Location>') if htpasswd else ""
+    include = {"/etc/apache2/conf-available/tileserver-proxy.conf": f"{proxy_part}{login}"}
     sites = [render(src / "tileserver.conf", prefix / "tileserver.conf", {
         "<VirtualHost *:80>": f"<VirtualHost *:{ports['http']}>", **include})]
     if tls:
