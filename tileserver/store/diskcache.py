@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -151,6 +152,29 @@ def write_checksums(folder: Path, manifest: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+# The pyramids are the images' pixels, full resolution included: only the server's own user may read them, whatever
+# the umask it was started with (the access file would be moot otherwise).
+PRIVATE_UMASK = 0o077
+FOLDER_MODE, FILE_MODE = 0o700, 0o600
+
+
+def make_private(root: Path) -> int:
+    """Folders 0700 and files 0600 under root, the root included (entries written by older versions, a folder made
+    by hand); returns how many modes it changed."""
+    changed = 0
+    for folder, _subfolders, files in os.walk(root):
+        for path, mode in [(folder, FOLDER_MODE)] + [(os.path.join(folder, f), FILE_MODE) for f in files]:
+            try:
+                st = os.lstat(path)
+                if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == mode:
+                    continue
+                os.chmod(path, mode)
+                changed += 1
+            except OSError:
+                continue  # removed meanwhile (eviction by another process)
+    return changed
+
+
 class DiskCache:
     def __init__(self, root: Path, max_images: int, max_bytes: int) -> None:
         self.root = root
@@ -164,8 +188,9 @@ class DiskCache:
         self.ensure_folders()
 
     def ensure_folders(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
         for folder in (self.entries, self.tmp, self.locks):
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(exist_ok=True, mode=FOLDER_MODE)
 
     @contextmanager
     def _lock(self, name: str, shared: bool = False, wait: bool = True) -> Iterator[bool]:
@@ -175,7 +200,7 @@ class DiskCache:
         while True:
             self.ensure_folders()  # the cache folder may have been removed while serving
             path = self.locks / name
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
             try:
                 try:
                     fcntl.flock(fd, mode)
@@ -260,7 +285,7 @@ class DiskCache:
         tmp = self.tmp / f"{key}.{os.getpid()}.build"
         start = time.monotonic()
         try:
-            tmp.mkdir(parents=True)
+            tmp.mkdir(parents=True, mode=FOLDER_MODE)
             manifest = build(tmp)
             if not (tmp / CHECKSUMS).exists():  # a tier entry (cluster mode) brings its published checksums
                 write_checksums(tmp, manifest)

@@ -200,7 +200,7 @@ def build(
     geometry = Geometry(source.width, source.height, source.nchannels, tile_size)
     report = progress or (lambda stage, fraction: None)
     start = time.monotonic()
-    fds = [os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fds = [os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
            for z in range(geometry.levels)]
     try:
         for z, fd in enumerate(fds):

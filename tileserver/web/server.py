@@ -88,8 +88,14 @@ def configure_logging() -> None:
 def prepare_cache(settings: config.Settings) -> None:
     """Start-up housekeeping of the disk cache: temporary folders left by builders that died, and entries beyond
     bounds that may have been lowered since the last run."""
-    from ..store.diskcache import DiskCache
+    from ..store.diskcache import PRIVATE_UMASK, DiskCache, make_private
 
+    # Everything the server writes is its cache, private to its user: for this process and the workers it forks.
+    os.umask(PRIVATE_UMASK)
+    changed = make_private(Path(settings.cache_dir))
+    if changed:
+        logging.getLogger("tileserver").warning("cache %s: made %d folders and files private to the server's user "
+                                                "(0700, 0600)", settings.cache_dir, changed)
     cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
     cache.clean_tmp()
     cache.evict()
