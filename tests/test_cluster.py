@@ -109,6 +109,10 @@ def test_cluster_up_starts_every_engine(cluster: Cluster) -> None:
     response = tile(cluster.url, IMAGES[0], 0, 0)
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert httpx.get(info["dashboard"], timeout=10).status_code == 200
+    import redis
+
+    with pytest.raises(redis.AuthenticationError):  # other accounts of the machine reach loopback too
+        redis.Redis(port=urllib.parse.urlsplit(info["redis"]).port, socket_timeout=5).ping()
     second = run_cli("cluster", "up", "--data-dir", str(cluster.data), "--state-dir", str(cluster.state))
     assert second.returncode == 2 and "already running" in second.stderr
 
@@ -188,13 +192,14 @@ def test_a_worker_killed_mid_build_is_replaced_once(cluster: Cluster) -> None:
 
 
 def test_redis_restarted_nodes_reconnect(cluster: Cluster) -> None:
-    port = urllib.parse.urlsplit(cluster.info["redis"]).port
+    url = urllib.parse.urlsplit(cluster.info["redis"])
     old = launcher.load(cluster.state).pids["redis"]
     os.killpg(old, signal.SIGKILL)
     wait_for(lambda: not services.alive(old), "redis-server to die")
     assert not status(cluster.nodes[1])["redis"]["ok"]
     assert tile(cluster.url, IMAGES[0], 1, 0).status_code == 200  # serving never needed Redis
-    new = services.start_redis(cluster.state, port)
+    assert url.port and url.password
+    new = services.start_redis(cluster.state, url.port, url.password)
     cluster.replace_pid("redis", old, new)
     name = "after-restart.fits"
     write_image(cluster.data / name, 2500, 2500, seed=11)

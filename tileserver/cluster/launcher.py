@@ -81,16 +81,17 @@ def up(data_dir: str, state: Path, nodes: int = 3, workers: int = 2, port: int =
                                  "master", "volume", "filer", "s3", "admin", "webdav", "iceberg", "lance")},
                              "nodes": [services.free_port() for _ in range(nodes)]}
     key, secret = "tileserver" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    redis_password = secrets.token_hex(16)
     cluster_env = services.store_env(ports["store"]["s3"], key, secret)
     pids: dict[str, Any] = {"nodes": [], "workers": []}
     cluster = Cluster(url=f"http://127.0.0.1:{port}", nodes=[f"http://127.0.0.1:{p}" for p in ports["nodes"]],
-                      redis=f"redis://127.0.0.1:{ports['redis']}/0", store=f"s3://{services.BUCKET}/pyramids",
+                      redis=f"redis://:{redis_password}@127.0.0.1:{ports['redis']}/0", store=f"s3://{services.BUCKET}/pyramids",
                       scheduler=f"tcp://127.0.0.1:{ports['scheduler']}",
                       dashboard=f"http://127.0.0.1:{ports['dashboard']}/status", pids=pids, env=cluster_env,
                       ports=ports)
     env = node_env(cluster_env, cluster.redis, cluster.store, cluster.scheduler)
     try:
-        pids["redis"] = services.start_redis(state, ports["redis"])
+        pids["redis"] = services.start_redis(state, ports["redis"], redis_password)
         save(state, cluster)  # from here on `down` can stop whatever did start
         pids["store"] = services.start_store(state, ports["store"], key, secret)
         save(state, cluster)

@@ -95,11 +95,16 @@ def alive(pid: int) -> bool:
         return False
 
 
-def start_redis(state: Path, port: int) -> int:
+def start_redis(state: Path, port: int, password: str) -> int:
     folder = state / "redis"
     folder.mkdir(parents=True, exist_ok=True)
     # Nothing of ours in Redis outlives a restart on purpose: progress and registrations are renewed by their owners.
-    pid = spawn(state, "redis", [program("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
+    # A password, because other accounts of the machine reach loopback too; given in a file only its owner reads.
+    conf = folder / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"requirepass {password}\n")
+    pid = spawn(state, "redis", [program("redis-server"), str(conf), "--bind", "127.0.0.1", "--port", str(port),
                                  "--save", "", "--appendonly", "no", "--dir", str(folder), "--protected-mode", "yes"])
     wait_until(lambda: listening(port), "redis-server", state, pid, "redis")
     return pid
