@@ -177,3 +177,31 @@ def test_every_nginx_location_sets_the_proxy_headers() -> None:
     headers = (ROOT / "nginx" / "proxy-headers.conf").read_text()
     assert "proxy_set_header X-Remote-User $remote_user;" in headers
     assert "proxy_set_header X-Tileserver-Proxy-Secret $tileserver_proxy_secret;" in headers
+
+
+def cgroup(tmp_path: Path, v2: str | None = None, v1: tuple[str, str] | None = None) -> Path:
+    if v2 is not None:
+        (tmp_path / "cpu.max").write_text(v2 + "\n")
+    if v1 is not None:
+        (tmp_path / "cpu").mkdir()
+        (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text(v1[0] + "\n")
+        (tmp_path / "cpu" / "cpu.cfs_period_us").write_text(v1[1] + "\n")
+    return tmp_path
+
+
+def test_build_threads_follow_the_cgroup_cpu_quota(tmp_path: Path) -> None:
+    import os
+
+    from tileserver import config
+
+    cpus = len(os.sched_getaffinity(0))
+    cases = [  # (cgroup v2 cpu.max, cgroup v1 quota and period, CPUs expected)
+        ("max 100000", None, cpus), ("100000 100000", None, 1), ("150000 100000", None, min(cpus, 2)),
+        ("20000 100000", None, 1), (None, ("-1", "100000"), cpus), (None, ("100000", "100000"), 1),
+        (None, None, cpus), ("garbage", None, cpus),
+    ]
+    for n, (v2, v1, expected) in enumerate(cases):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        assert config.available_cpus(cgroup(folder, v2, v1)) == expected, (v2, v1)
+    assert config.SETTINGS_BY_NAME["thread_count"].default == config.available_cpus()
