@@ -17,6 +17,7 @@ NPM_FILES = {  # installed by npm -> place in the wheel
     "node_modules/aladin-lite/COPYING.LESSER": "tileserver/_share/aladin-lite/COPYING.LESSER",
     "node_modules/openseadragon/build/openseadragon": "tileserver/_share/openseadragon",
     "node_modules/openseadragon/LICENSE.txt": "tileserver/_share/openseadragon/LICENSE.txt",
+    "node_modules/sampjs/samp.js": "tileserver/_share/sampjs/samp.js",  # CC0
 }
 
 

@@ -14,7 +14,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
-from . import api, hips, iiif, overlays, static, status, ws
+from . import api, hips, iiif, overlays, samp, static, status, ws
 from .errors import HANDLERS
 from .files import DoorFiles
 from .middleware import security
@@ -56,6 +56,17 @@ def npm_dir(package: str, build: str) -> Path | None:
     return None
 
 
+# npm package, its folder of browser files, mount path: OpenSeadragon for IIIF pages (ours or other sites', see
+# the manual's example), sampjs for the viewer's SAMP panel (loaded only when the user connects).
+NPM_MOUNTS = (("openseadragon", "build/openseadragon", "/openseadragon"), ("sampjs", "", "/sampjs"))
+
+
+def npm_mounts() -> list[Mount]:
+    """The npm libraries that are installed (npm ci, or shipped in the wheel), each at its mount path."""
+    found = [(npm_dir(package, build), path) for package, build, path in NPM_MOUNTS]
+    return [Mount(path, DoorFiles(folder), name=path.strip("/")) for folder, path in found if folder is not None]
+
+
 def leaflet_dir() -> Path:
     import xstatic.pkg.leaflet
 
@@ -88,10 +99,9 @@ def create_app(settings: config.Settings) -> Starlette:
         *status.routes(settings),
         *overlays.routes(),
         *hips.routes(engine),
+        *samp.routes(),
+        *npm_mounts(),
     ]
-    osd = npm_dir("openseadragon", "build/openseadragon")
-    if osd is not None:  # OpenSeadragon for IIIF pages, ours or other sites' (see the manual's IIIF example)
-        route_list.append(Mount("/openseadragon", DoorFiles(osd), name="openseadragon"))
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, DoorFiles(settings.doc_dir, html=True), name="manual"))
     monitor = Monitor(settings, engine)

@@ -111,6 +111,32 @@ def iiif_paths() -> dict[str, Any]:
     }
 
 
+def samp_paths() -> dict[str, Any]:
+    """What the viewer's SAMP client asks of the server (web/samp.py)."""
+    def error(*codes: int) -> dict[str, Any]:
+        return {str(c): {"description": d, "content": {"application/json": {"schema": ERROR}}}
+                for c, d in ((403, "Path outside the extra folder"), (404, "Not an image or file of this server"),
+                             (415, "Not a CSV catalog"), (422, "Invalid parameter")) if c in codes}
+
+    return {
+        "/samp/image": {"get": {
+            "summary": "The data-folder image that a file: URL names (SAMP image.load.fits)",
+            "operationId": "samp_image",
+            "parameters": [_param("url", "A file: URL, as SAMP clients send.", {"type": "string", "maxLength": 5000},
+                                  required=True)],
+            "responses": {"200": {"description": "`{\"image\": FIF}`",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          **error(404, 422)}}},
+        "/samp/votable": {"get": {
+            "summary": "A CSV catalog of the extra folder as a VOTable (SAMP table.load.votable)",
+            "operationId": "samp_votable",
+            "parameters": [_param("path", "The catalog's path in the extra folder.",
+                                  {"type": "string", "maxLength": 1024}, required=True)],
+            "responses": {"200": {"description": "The VOTable", "content": {
+                "application/x-votable+xml": {"schema": {"type": "string"}}}}, **error(403, 404, 415)}}},
+    }
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     text = {304: "Not modified (If-None-Match matched the ETag)", 403: "Path outside the data folder",
             404: "No such image or tile", 413: "Region, profile or image over a limit",
@@ -191,6 +217,7 @@ def document(settings: Settings) -> dict[str, Any]:
                                           "application/json": {"schema": {"type": "object"}}}}}}},
             **hips_paths(),
             **iiif_paths(),
+            **samp_paths(),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["detail"],

@@ -15,6 +15,7 @@ import { LiveChannel } from './LiveChannel.js';
 import { MeasurePanel } from '../panel/MeasurePanel.js';
 import { MiniMap } from '../control/MiniMap.js';
 import { OverlayPanel } from '../panel/OverlayPanel.js';
+import { SampPanel } from '../samp/SampPanel.js';
 import { PixelMapping } from './PixelMapping.js';
 import { ProfilePanel } from '../panel/ProfilePanel.js';
 import { ProgressBar } from '../control/ProgressBar.js';
@@ -86,6 +87,7 @@ export class Viewer extends Evented {
       snapshot: new SnapshotPanel(this, host),
       measure: new MeasurePanel(this, host),
       overlays: new OverlayPanel(this, host),
+      samp: new SampPanel(this, host),
       compare: new ComparePanel(this, host),
     };
     for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);

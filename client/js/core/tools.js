@@ -22,6 +22,7 @@ const ICONS = {
     + 'M8 16a3 3 0 1 0 6 0a3 3 0 1 0-6 0M17 15l3 3M20 15l-3 3',
   grid: 'M3 8c6-2 12-2 18 0M3 16c6 2 12 2 18 0M8 3c-2 6-2 12 0 18M16 3c2 6 2 12 0 18',
   compare: 'M3 5h8v14H3zM13 5h8v14h-8z',
+  samp: 'M5 12h4M15 12h4M9 12a3 3 0 1 0 6 0a3 3 0 1 0-6 0M3 9v6M21 9v6',
   sky: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M3 12h18M12 3c3 3 3 15 0 18M12 3c-3 3-3 15 0 18',
 };
 
@@ -71,6 +72,8 @@ export const TOOLS = [
     run: (viewer) => viewer.toggleGrid() },
   { name: 'compare', keys: ['v'], label: 'Compare with another image', group: 'Overlays', icon: ICONS.compare,
     needsImage: true, run: panel('compare') },
+  { name: 'samp', keys: ['y'], label: 'SAMP: share with TOPCAT, DS9, Aladin', group: 'Overlays', icon: ICONS.samp,
+    run: panel('samp') },
   { name: 'aladin', keys: ['a'], label: 'Open in Aladin Lite (the image on the sky, as a HiPS)', group: 'Overlays',
     icon: ICONS.sky, needsImage: true, run: openAladin },
   { name: 'fit', keys: ['0'], label: 'Fit the image', group: 'View', icon: ICONS.fit, needsImage: true,

@@ -139,6 +139,7 @@ export class OverlayPanel extends Panel {
         this._noteSkipped(name, collection.skipped);
       } else {
         layer = new CatalogLayer(this._viewer, await this._table(name, format, source), this._nextColor());
+        layer.source = source; // SAMP sends catalogs of the extra folder by their path
       }
       this.add(layer);
       this.show();

@@ -10,13 +10,15 @@ from typing import Any
 
 # The viewer loads everything from its own origin, as ES modules (no inline script, no import map, no eval), and
 # talks to its own API and websocket ('self' covers ws:/wss: of the same host). Snapshots are shown from blob: URLs;
-# the page's icon is a data: URL.
+# the page's icon is a data: URL. Its SAMP panel, once the user connects, talks to the SAMP Web Profile hub on the
+# user's own computer, at the address the Web Profile fixes.
+SAMP_HUB = "http://127.0.0.1:21012 http://localhost:21012"
 VIEWER_POLICY = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data: blob:",
-    "connect-src 'self'",
+    f"connect-src 'self' {SAMP_HUB}",
     "font-src 'self'",
     "object-src 'none'",
     "base-uri 'self'",
@@ -31,7 +33,7 @@ MANUAL_POLICY = VIEWER_POLICY.replace("script-src 'self'", "script-src 'self' 'u
 # blob: URLs and styles its own widgets inline.
 ALADIN_POLICY = "; ".join([
     VIEWER_POLICY.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
-    .replace("connect-src 'self'", "connect-src 'self' data: blob:")
+    .replace(f"connect-src 'self' {SAMP_HUB}", "connect-src 'self' data: blob:")
     .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"),
     "worker-src 'self' blob:",
 ])
