@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import comma_list
 from .errors import SettingError
 
 ANYONE = "*"
@@ -191,7 +192,7 @@ def _names(value: str) -> list[str]:
 
 def parse_networks(text: str, name: str = "trusted_proxies") -> tuple[Network, ...]:
     out = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in comma_list(text):
         try:
             out.append(ipaddress.ip_network(item, strict=False))
         except ValueError as e:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import ipaddress
 import math
 import os
 import tempfile
@@ -293,6 +292,11 @@ def _within(value: float, setting: Setting) -> bool:
     return (setting.min is None or value >= setting.min) and (setting.max is None or value <= setting.max)
 
 
+def comma_list(text: str) -> list[str]:
+    """The items of a comma-separated setting (cors_origins, admin_allow, trusted_proxies), blanks dropped."""
+    return [item for item in (part.strip() for part in text.split(",")) if item]
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else (str(int(x)) if float(x).is_integer() else str(x))
 
@@ -360,16 +364,12 @@ def check(settings: Settings) -> Settings:
             raise SettingError(f"setting {name}: {value!r} is not an existing directory")
         changes[name] = str(path.resolve())
     changes["cache_dir"] = str(_check_cache_dir(settings.cache_dir))
-    for item in filter(None, (part.strip() for part in settings.admin_allow.split(","))):
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError as e:
-            raise SettingError(f"setting admin_allow: {e}") from None
     if settings.max_requests_jitter and not settings.max_requests:
         raise SettingError("setting max_requests_jitter: needs max_requests > 0")
     from . import access
 
     access.parse_networks(settings.trusted_proxies)
+    access.parse_networks(settings.admin_allow, "admin_allow")
     if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
         raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
     _check_cluster(settings)

@@ -105,7 +105,23 @@ def create_app(settings: config.Settings) -> Starlette:
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, DoorFiles(settings.doc_dir, html=True), name="manual"))
     monitor = Monitor(settings, engine)
-    middleware = [
+    app = Starlette(
+        routes=route_list,
+        middleware=middleware(settings, engine, monitor),
+        exception_handlers=HANDLERS,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.static_tag = static_tag
+    app.state.templates = templates
+    app.state.pid = os.getpid()
+    app.state.monitor = monitor
+    return app
+
+
+def middleware(settings: config.Settings, engine: Engine, monitor: Monitor) -> list[Middleware]:
+    """The middlewares, outermost first."""
+    stack = [
         # Outermost: security headers on every answer, refusals included; oversized headers refused; then the
         # client's address and user, from trusted proxies only.
         Middleware(security.SecurityHeaders, policies={settings.doc_path: security.MANUAL_POLICY,
@@ -118,21 +134,9 @@ def create_app(settings: config.Settings) -> Starlette:
         # The standards' routes are open to every site (their clients live elsewhere); outside the API's CORS.
         Middleware(OpenCors, prefixes=("/iiif/", "/hips/"))]
     if settings.cors_origins:
-        origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-        middleware.append(Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "HEAD"],
-                                     expose_headers=["ETag"]))
-    app = Starlette(
-        routes=route_list,
-        middleware=middleware,
-        exception_handlers=HANDLERS,
-    )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.static_tag = static_tag
-    app.state.templates = templates
-    app.state.pid = os.getpid()
-    app.state.monitor = monitor
-    return app
+        stack.append(Middleware(CORSMiddleware, allow_origins=config.comma_list(settings.cors_origins),
+                                allow_methods=["GET", "HEAD"], expose_headers=["ETag"]))
+    return stack
 
 
 def app_from_environment() -> Starlette:

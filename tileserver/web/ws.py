@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from .. import access, iip
+from .. import access, config, iip
 from ..config import Settings
 from ..engine import Engine, Image
 from ..errors import Overloaded, SettingError, TileServerError
@@ -229,7 +229,7 @@ class LiveHub:
                                f"ws_heartbeat_interval ({settings.ws_heartbeat_interval})")
         self.engine = engine
         self.settings = settings
-        self.allowed_origins = frozenset(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+        self.allowed_origins = frozenset(config.comma_list(settings.cors_origins))
         self.watches: dict[str, Watch] = {}
         engine.board.clean()
 
