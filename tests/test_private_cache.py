@@ -33,7 +33,8 @@ def test_cache_folders_0700_files_0600_whatever_the_umask(live_server, make_fits
     finally:
         os.umask(previous)
     for z in range(3):
-        assert httpx.get(server.url + "/api", params={"FIF": "sky.fits", "JTL": f"{z},0"}, timeout=60).status_code == 200
+        tile = httpx.get(server.url + "/api", params={"FIF": "sky.fits", "JTL": f"{z},0"}, timeout=60)
+        assert tile.status_code == 200
     found = modes(cache_dir)
     assert any(name.endswith(".json") for name in found) and len(found) > 5, found
     for name, mode in found.items():
