@@ -201,6 +201,7 @@ export class SampPanel extends Panel {
       viewer.showError(`SAMP: cannot open ${params.name || url}: ${why}.`);
       return;
     }
+    this._say(`Opened ${body.image}, sent by SAMP.`);
     viewer.open(body.image);
   }
 }
