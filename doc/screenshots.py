@@ -93,7 +93,7 @@ def shoot_aladin(base: str, chromium: str) -> None:
         browser = pw.chromium.launch(executable_path=chromium, args=WEBGL_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(f"{base}/aladin?image=demo-sky.fits")
-        page.wait_for_function("window.tileserverAladin !== undefined")
+        # (No wait_for_function: the page's Content-Security-Policy forbids the eval it needs.)
         if not page.evaluate("window.tileserverAladin.then(a => a !== null)"):
             raise RuntimeError(page.text_content("#status"))
         # Aladin Lite asks for deeper tiles once coarser ones are in, and fades each in: shoot once the picture

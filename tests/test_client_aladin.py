@@ -139,7 +139,7 @@ def test_aladin_page_says_why_an_image_has_no_hips(webgl_browser: Any, make_fits
     page = context.new_page()
     try:
         page.goto(f"{server.url}/?image=plain.fits")  # the viewer offers no Aladin Lite for it
-        page.wait_for_function("window.tileserverViewer && window.tileserverViewer.info")
+        wait_for(lambda: page.evaluate("!!(window.tileserverViewer && window.tileserverViewer.info)"), "the image")
         assert page.locator("button[data-tool=aladin]").is_hidden()
         page.goto(f"{server.url}/aladin?image=plain.fits")
         assert page.evaluate("window.tileserverAladin") is None

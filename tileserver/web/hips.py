@@ -41,11 +41,6 @@ MEDIA = {"jpg": "image/jpeg", "fits": "application/fits"}
 MAX_ID_BYTES = 3 * 1024  # a percent-encoded path of the longest allowed length (1024 characters)
 _TILE = re.compile(r"Norder(\d{1,2})/Dir(\d{1,19})/Npix(\d{1,19})\.(jpg|fits)", re.ASCII)
 _ALLSKY = re.compile(r"Norder3/Allsky\.(jpg|fits)", re.ASCII)
-# What Aladin Lite v3 needs, and no more: its WebAssembly (compiled from a data: URL it fetches), the inline styles
-# it sets on its own elements, tile images decoded through blob: URLs. Scripts come from this server only.
-ALADIN_CSP = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-              "img-src 'self' data: blob:; connect-src 'self' data:; worker-src 'self' blob:; object-src 'none'; "
-              "base-uri 'none'")
 NO_FILE = "no such HiPS file: ask for properties, Moc.fits, Norder3/Allsky.jpg or Norder{k}/Dir{d}/Npix{n}.jpg"
 
 
@@ -131,7 +126,7 @@ async def aladin_page(request: Request) -> Response:
         "root": root,
         "image": request.query_params.get("image", settings.default_image),
         "version": __version__,
-    }, headers={"Content-Security-Policy": ALADIN_CSP})
+    })  # its Content-Security-Policy, what Aladin Lite needs: middleware/security.py ALADIN_POLICY
 
 
 class RawRoute(Route):
