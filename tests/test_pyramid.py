@@ -15,6 +15,7 @@ from tileserver.images import ImageSource
 from tileserver.store import pyramid
 from tileserver.store.diskcache import DiskCache
 from tileserver.store.pyramid import Geometry, Pyramid, bin2
+from tileserver.store.sourcelevels import sample
 
 nan = np.nan
 
@@ -181,11 +182,35 @@ def test_one_or_two_threads_write_the_same_bytes(tmp_path):
     two.close()
 
 
-def test_the_builder_reads_bands_of_two_tile_rows_once(tmp_path):
-    source = array_source(sky((2, 300, 100)))
+def test_the_builder_reads_every_row_once_in_small_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(pyramid, "CHUNK_BYTES", 4 * 100 * 22)  # 22 rows of 100 floats: an even chunk of 22 rows
+    source = array_source(sky((2, 301, 100)))
     (tmp_path / "p").mkdir()
     pyramid.build(source, tmp_path / "p", 64, 2)
-    assert sorted(source.requests) == [(c, y, min(y + 128, 300)) for c in range(2) for y in (0, 128, 256)]
+    for c in range(2):
+        spans = sorted((y0, y1) for ch, y0, y1 in source.requests if ch == c)
+        assert spans == [(y, min(y + 22, 301)) for y in range(0, 301, 22)]
+
+
+def test_chunks_of_any_height_build_the_same_bytes(tmp_path, monkeypatch):
+    data = sky((1, 333, 250), seed=5, nan_fraction=0.01)
+    whole = build(tmp_path, data, name="whole")
+    monkeypatch.setattr(pyramid, "CHUNK_BYTES", 4 * 250 * 6)  # chunks of 6 rows: never a whole row of tiles
+    small = build(tmp_path, data, name="small")
+    for z in range(whole.geometry.levels):
+        name = pyramid.level_file(z)
+        assert (whole.folder / name).read_bytes() == (small.folder / name).read_bytes()
+    whole.close()
+    small.close()
+
+
+def test_without_the_full_resolution_only_reduced_levels_are_written(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    manifest = pyramid.build(array_source(sky((1, 300, 200))), folder, 64, store_top=False)
+    assert manifest["full_resolution"] == "source"
+    assert [f["z"] for f in manifest["files"]] == [0, 1, 2]
+    assert sorted(p.name for p in folder.iterdir()) == [pyramid.level_file(z) for z in range(3)]
 
 
 def test_manifest(tmp_path):
@@ -199,27 +224,23 @@ def test_manifest(tmp_path):
     json.dumps(manifest, allow_nan=False)  # plain JSON, no NaN
 
 
-def test_statistics_match_numpy_and_astropy_on_the_sample(tmp_path, monkeypatch):
+def test_statistics_match_numpy_and_astropy_on_the_sample():
     data = sky((2, 300, 400), seed=8, nan_fraction=0.01)
     data[1] = data[1] * 3 + 50
     data[0, 10, 10], data[1, 20, 20] = np.inf, -np.inf
-    monkeypatch.setattr(pyramid, "SAMPLE_TARGET", 20_000)  # a sample of every k-th row and column
-    folder = tmp_path / "p"
-    folder.mkdir()
-    manifest = pyramid.build(array_source(data), folder, 64)
-    k = stats.sample_stride(400, 300, 20_000)
-    assert k == 3
+    samples = sample(array_source(data), target=40_000)
+    again = sample(array_source(data), target=40_000)  # the same every time: every worker gets the same cuts
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(samples, again))
     for c in range(2):
-        sample = data[c, ::k, ::k]
-        finite = sample[np.isfinite(sample)]
-        s = manifest["stats"][c]
+        finite = samples[c][np.isfinite(samples[c])]
+        assert 5_000 < finite.size <= 20_000
+        s = stats.channel_stats(samples[c])
         assert (s["min"], s["max"]) == (float(finite.min()), float(finite.max()))
         assert s["zscale"] == pytest.approx(ZScaleInterval().get_limits(finite), rel=1e-6)
         for p, (lo, hi) in s["percentiles"].items():
             tail = (100 - float(p)) / 2
             assert (lo, hi) == pytest.approx(np.percentile(finite, [tail, 100 - tail]), rel=1e-6)
         assert s["background_level"] == pytest.approx(100.0 if c == 0 else 350.0, rel=0.01)
-        assert s == stats.channel_stats(sample)
 
 
 def test_a_crash_before_publication_leaves_nothing(tmp_path):

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,49 +16,24 @@ from cachetools import LRUCache
 from . import __version__, access, datapath
 from .config import Settings
 from .display import encode, render, stats
-from .errors import InvalidParameter, Overloaded, TileServerError, TooLarge
+from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import Query, Render
-from .images import open_image, wcsheader
+from .images import wcsheader
+from .lifecycle import BuildState, Image, Lifecycle
 from .store import pyramid
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .store.progress import ProgressBoard
-from .store.pyramid import CorruptEntry, Geometry
+from .store.pyramid import CorruptEntry
 from .store.tilecache import TileCache
+
+__all__ = ["BuildState", "Engine", "Image"]
 
 T = TypeVar("T")
 
-
-@dataclass
-class Image:
-    """An image whose pyramid is built and open in this process."""
-
-    key: str
-    fif: str
-    pyramid: CheckedPyramid
-    manifest: dict[str, Any]
-    default_cuts: list[tuple[float, float]] = field(default_factory=list)
-
-    @property
-    def geometry(self) -> Geometry:
-        return self.pyramid.geometry
-
-    @property
-    def stats(self) -> list[dict[str, Any]]:
-        return self.manifest["stats"]
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self.manifest["image"]
+PERCENT_PRESETS = ("90", "95", "99", "99.5", "99.9")
 
 
-@dataclass
-class BuildState:
-    stage: str = "queued"
-    fraction: float = 0.0
-    started: float = field(default_factory=time.time)
-
-
-class Engine:
+class Engine(Lifecycle):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
@@ -70,6 +43,7 @@ class Engine:
         self._lock = threading.Lock()
         self._builds = threading.BoundedSemaphore(settings.max_concurrent_builds)
         self._waiting = 0
+        self._init_lifecycle()
         self.progress: dict[str, BuildState] = {}
         self.listeners: list[Callable[[str, str, BuildState], None]] = []
         # Every build publishes its progress on disk, where the websockets of every worker read it.
@@ -120,27 +94,6 @@ class Engine:
         except OSError:
             return path, self.identity(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
 
-    def opened(self, key: str) -> Image | None:
-        with self._lock:
-            return self._open.get(key)
-
-    def open(self, query: Query) -> Image:
-        """The image of a query, building its pyramid first if no process has yet (blocking: call in a thread)."""
-        path, key = self.key_for(query)
-        with self._lock:
-            image = self._open.get(key)
-        if image is not None:
-            return image
-        # A corrupt entry opens as None (and is rebuilt); opening under the entry's lock keeps eviction away.
-        pyr = self.cache.open(key, self.opener) or (
-            self.cluster.open(path, query, key) if self.cluster else self._build(path, query, key))
-        image = Image(key, self._display_name(query), pyr, pyr.manifest)
-        image.default_cuts = self._default_cuts(image)
-        with self._lock:
-            # The LRU drops the least recently used image; its files close when no request holds it any more.
-            self._open[key] = image
-        return image
-
     def forget(self, key: str, image: Image | None = None) -> None:
         """Drop an image whose cache entry turned out broken or unpublished; the next request reopens it, rebuilding
         the entry if needed. Never waits on a lock (it may run on the event loop)."""
@@ -149,59 +102,8 @@ class Engine:
             if current is not None and (image is None or current is image):
                 del self._open[key]
         target = image or current
-        if target is not None and isinstance(target.pyramid, CheckedPyramid):
-            self.cache.discard(target.pyramid.entry)
-
-    def _display_name(self, query: Query) -> str:
-        return query.fif + (f"[{query.selector}]" if query.selector else "")
-
-    def _build(self, path: Path, query: Query, key: str) -> CheckedPyramid:
-        with self._lock:
-            if self._waiting >= 2 * self.settings.max_concurrent_builds:
-                raise Overloaded("the server is busy building other images; try again in a few seconds")
-            self._waiting += 1
-        try:
-            with self._builds:
-                return self.cache.open_or_build(key, lambda tmp: self._build_into(path, query, key, tmp),
-                                                CheckedPyramid)
-        finally:
-            with self._lock:
-                self._waiting -= 1
-                self.progress.pop(key, None)
-            self.board.remove(key)  # a failed build must not leave its last fraction for the next one
-
-    def _build_into(self, path: Path, query: Query, key: str, folder: Path) -> dict[str, Any]:
-        state = self.progress.setdefault(key, BuildState())
-
-        def report(stage: str, fraction: float) -> None:
-            state.stage, state.fraction = stage, fraction
-            for listener in self.listeners:
-                listener(key, self._display_name(query), state)
-
-        report("reading", 0.0)
-        # The readers open the file resolve() approved, even if its path was swapped for a symlink since.
-        with datapath.pinned(self.data_dir, path) as pinned:
-            with datapath.sealed(pinned):  # headers are user content: they open nothing but their own file
-                source = open_image(pinned, query.selector, self.settings.max_image_pixels,
-                                    self.settings.max_fits_header_bytes)
-            try:
-                manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report)
-            finally:
-                source.close()
-        manifest["image"] = {
-            "name": self._display_name(query),
-            "kind": source.kind,
-            "object_name": source.object_name,
-            "bits_per_channel": source.bits_per_channel,
-            "header": source.header,
-            "chips": [vars(chip) for chip in source.chips],
-            "channel_names": source.channel_names,
-            "extensions": source.extensions,
-            "cuts": source.cuts,
-            "type_range": source.type_range,
-            "mix": source.mix,
-        }
-        return manifest
+        if target is not None and isinstance(target.pyramid.stored, CheckedPyramid):
+            self.cache.discard(target.pyramid.stored.entry)
 
     def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
         meta = image.meta
@@ -255,7 +157,10 @@ class Engine:
             ],
             "histograms": [image.stats[c]["histogram"] for c in chans],
             "stats": image.stats,
-            "cache_tag": image.key,
+            # Marked while some levels are previews, so that no cache keeps a preview under the final tag.
+            "cache_tag": image.cache_tag,
+            "final": image.final,
+            "levels_final": [image.level_final(z) for z in range(g.levels)],
         }
 
     def iip_header(self, image: Image) -> str:
@@ -274,7 +179,8 @@ class Engine:
     # -- rendering -----------------------------------------------------------------------------------------------
 
     def etag(self, image: Image, query: Query) -> str:
-        ident = repr((image.key, query.kind, query.tile, query.region, query.binning, query.output, query.render,
+        tag = image.tag_for(query.tile[0]) if query.tile else image.cache_tag  # a preview is not the final tile
+        ident = repr((tag, query.kind, query.tile, query.region, query.binning, query.output, query.render,
                       self.settings_tag))
         return '"' + hashlib.sha1(ident.encode()).hexdigest()[:20] + '"'
 
@@ -355,6 +261,8 @@ class Engine:
             raise InvalidParameter(f"RGN must lie inside the image (1,1:{g.width},{g.height})", "RGN")
         # Read from the coarsest level that the binning allows (a power of two), then bin the rest exactly.
         p = min(b & -b, 2 ** (g.levels - 1))
+        if query.output == "fits" and not image.level_final(g.levels - 1 - int(math.log2(p))):
+            p = 1  # a cutout is data: binned from the full resolution while the coarser levels are previews
         k = b // p
         z = g.levels - 1 - int(math.log2(p))
         lw, lh = g.level_size(z)

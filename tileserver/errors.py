@@ -48,6 +48,12 @@ class StoreUnavailable(Overloaded):
     kind = "unavailable"
 
 
+class SourceChanged(Overloaded):
+    """The image file was rewritten while it was being read: try again, its new version gets a new cache key."""
+
+    kind = "changed"
+
+
 class CacheFull(TileServerError):
     kind = "insufficient_storage"
 

@@ -92,8 +92,8 @@ def build_task(job: BuildJob) -> dict[str, Any]:
     _, key = engine.key_for(query)
     if key != job.key:
         raise ImageNotFound("the image changed on disk while it was being opened; try again", "FIF")
-    image = engine.open(query)
-    entry = image.pyramid.entry
+    image = engine.open(query, final=True)  # not a preview: the built entry
+    entry = image.pyramid.stored.entry  # type: ignore[union-attr]
     try:
         manifest, mine = store.publish(key, entry.folder, entry.manifest)
     finally:

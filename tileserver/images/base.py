@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .direct import DirectPixels
 
 
 @dataclass
@@ -45,6 +48,10 @@ class ImageSource:
     type_range: tuple[float, float] | None = None
     mix: str = "spectrum"
     origin: dict[str, Any] = field(default_factory=dict)  # the file's size and mtime, for the manifest
+    # The full resolution as a memory map of the file (regular uncompressed layouts), else None.
+    direct: DirectPixels | None = None
+    # Whether read() of a few rows anywhere is cheap; False when the first read decompresses the whole file.
+    random_access: bool = True
 
     close: Callable[[], None] = lambda: None
 

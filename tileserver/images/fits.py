@@ -28,6 +28,7 @@ from astropy.io import fits
 from ..errors import InvalidParameter, TooLarge, UnsupportedImage
 from . import mosaic
 from .base import Chip, ImageSource, header_to_dict
+from .direct import DirectPixels, SourceFile, Strip
 from .mosaic import Placement
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
@@ -69,6 +70,9 @@ class Plane:
     blank: int | None
     rows: RawRows
     rows_per_read: int  # how many rows to ask `rows` for at a time
+    data_offset: int | None = None  # where the data start in the file, when stored plainly (no compression)
+    dtype: np.dtype | None = None
+    random_access: bool = True  # False when the first read decompresses the whole HDU
 
 
 # -- headers ------------------------------------------------------------------------------------------------------
@@ -163,7 +167,11 @@ def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_byte
 
         source = _mosaic(hdul, plane, max_pixels) if not selector else None
         if source is None:
-            source = _single(hdul, plane(_select(hdul, selector)))
+            chosen = plane(_select(hdul, selector))
+            source = _single(hdul, chosen)
+            source.random_access = chosen.random_access
+            if chosen.data_offset is not None and not gzipped:
+                source.direct = _direct(path, chosen)
     except Exception:
         if fd >= 0:
             os.close(fd)
@@ -171,9 +179,13 @@ def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_byte
         raise
     source.extensions = list_extensions(hdul)
 
+    direct = source.direct  # not `source` itself in the closure: that would be a cycle, left to the collector
+
     def close() -> None:
         os.close(fd)
         hdul.close()
+        if direct is not None:
+            direct.close()
 
     source.close = close
     return source
@@ -274,17 +286,29 @@ def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threadi
         blank = None  # floating-point data mark blanks as NaN
     dtype = np.dtype(BITPIX_DTYPES[bitpix])
     rows_per_read = height  # as many as asked for: a band of rows
+    offset, random_access = None, True
     if isinstance(hdu, fits.CompImageHDU) and int(hdu.tile_shape[-2]) <= TALL_TILE:
         rows = _section_rows(hdu, len(axes), extra, lock)
     elif isinstance(hdu, fits.CompImageHDU) or gzipped:
         rows = _memory_rows(hdu, nchannels, height, width, lock)
+        random_access = False
     else:
         offset = hdul.fileinfo(index)["datLoc"]
         if offset + dtype.itemsize * width * height * nchannels > os.fstat(fd).st_size:
             raise UnsupportedImage("the FITS file is truncated: its data are shorter than its header says")
         rows = _pread_rows(fd, offset, dtype, width, height)
         rows_per_read = max(1, CHUNK_BYTES // (width * dtype.itemsize))
-    return Plane(index, header, width, height, nchannels, float(bscale), float(bzero), blank, rows, rows_per_read)
+    return Plane(index, header, width, height, nchannels, float(bscale), float(bzero), blank, rows, rows_per_read,
+                 offset, dtype, random_access)
+
+
+def _direct(path: Path, plane: Plane) -> DirectPixels:
+    """The plain data of an HDU as a memory map: one stored plane per channel, FITS rows bottom first."""
+    assert plane.data_offset is not None and plane.dtype is not None
+    size = plane.width * plane.height * plane.dtype.itemsize
+    pages = [[Strip(0, plane.height, plane.data_offset + c * size)] for c in range(plane.nchannels)]
+    return DirectPixels(SourceFile(path), pages, plane.width, plane.height, 1, plane.dtype,
+                        lambda raw, out: _to_float(raw, out, plane), bottom_up=True)
 
 
 def _pread_rows(fd: int, offset: int, dtype: np.dtype, width: int, height: int) -> RawRows:
@@ -416,4 +440,6 @@ def _mosaic(hdul: fits.HDUList, plane: Callable[[int], Plane], max_pixels: int) 
     header["NAXIS1"], header["NAXIS2"] = width, height
     mosaic.move_wcs(header, placements[0])
     chips = [placement.chip(_public(p.header)) for placement, p in zip(placements, planes)]
-    return _source(planes[0], placements, width, height, header, chips)
+    source = _source(planes[0], placements, width, height, header, chips)
+    source.random_access = all(p.random_access for p in planes)
+    return source

@@ -24,6 +24,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from ..errors import InvalidParameter, TooLarge, UnsupportedImage
 from .base import Chip, ImageSource
+from .direct import DirectPixels, SourceFile, Strip
 
 # Modes Pillow may open, and what we read them as: one band per channel, each 8, 16 or 32 bits.
 CONVERT = {"1": "L", "P": "RGB", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
@@ -150,7 +151,17 @@ def _stored_source(path: Path, image: Image.Image, pages: list[int], stored: lis
                 out[lo - y0:hi - y0] = np.frombuffer(buf, dtype).reshape(hi - lo, width, nbands)[:, :, band]
         return out
 
-    return _source(mode, image.size, pages, file_format, read, lambda: os.close(fd), TYPE_RANGES[mode])
+    direct = DirectPixels(SourceFile(path), [[Strip(*run) for run in runs] for runs in stored], width,
+                          image.size[1], nbands, dtype, lambda raw, out: np.copyto(out, raw, casting="unsafe"),
+                          bottom_up=False)
+
+    def close() -> None:
+        os.close(fd)
+        direct.close()
+
+    source = _source(mode, image.size, pages, file_format, read, close, TYPE_RANGES[mode])
+    source.direct = direct
+    return source
 
 
 def _decode(image: Image.Image, page: int, copy: bool) -> Image.Image:

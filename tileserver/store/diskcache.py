@@ -98,15 +98,18 @@ class CheckedPyramid(pyramid.Pyramid):
         super().__init__(entry.folder, entry.manifest)
         self.entry = entry
         g = self.geometry
-        counts = [g.grid(z)[0] * g.grid(z)[1] for z in range(g.levels)]
-        self._first = np.cumsum([0, *counts]).tolist()
+        self._first: dict[int, int] = {}
+        total = 0
+        for f in entry.manifest["files"]:  # checksums of the stored levels, in the order of the files
+            self._first[f["z"]] = total
+            total += g.grid(f["z"])[0] * g.grid(f["z"])[1]
         try:
             self.checksums = np.fromfile(entry.folder / CHECKSUMS, np.uint64)
             self._manifest_inode = os.stat(entry.folder / MANIFEST).st_ino
         except OSError as e:
             self.close()
             raise pyramid.CorruptEntry(f"unreadable checksums ({e.strerror})") from None
-        if self.checksums.size != self._first[-1]:
+        if self.checksums.size != total:
             self.close()
             raise pyramid.CorruptEntry("checksums of the wrong size")
 
@@ -143,8 +146,8 @@ def write_checksums(folder: Path, manifest: dict[str, Any]) -> None:
     pyr = pyramid.Pyramid(folder, manifest)
     try:
         g = pyr.geometry
-        sums = np.array([tile_checksum(pyr.tile(z, i))
-                         for z in range(g.levels) for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
+        sums = np.array([tile_checksum(pyr.tile(z, i)) for z in (f["z"] for f in manifest["files"])
+                         for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
     finally:
         pyr.close()
     with open(folder / CHECKSUMS, "wb") as f:
@@ -248,10 +251,11 @@ class DiskCache:
         except OSError:
             pass
 
-    def open(self, key: str, opener: Callable[[Entry], T]) -> T | None:
-        """The published entry for key opened by `opener`, or None. Waits while another process builds it."""
-        with self._lock(key + ".lock", shared=True):
-            entry = self.get(key)
+    def open(self, key: str, opener: Callable[[Entry], T], wait: bool = True) -> T | None:
+        """The published entry for key opened by `opener`, or None. Waits while another process builds it, unless
+        not `wait`: then a build in progress answers None at once."""
+        with self._lock(key + ".lock", shared=True, wait=wait) as locked:
+            entry = self.get(key) if locked else None
             if entry is None:
                 return None
             try:

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ..display import stats
 from ..errors import InvalidParameter, TileNotFound
 from ..images import ImageSource
 
-FORMAT_VERSION = 2
-SAMPLE_TARGET = 1_000_000  # pixels per channel kept for the statistics
+FORMAT_VERSION = 3
+CHUNK_BYTES = 4 << 20  # float32 bytes of source rows read (and binned) at a time
+GATE_ENV = "TILESERVER_TEST_BUILD_GATE"
 SPARSE_NAN = 1 / 16  # above this fraction of blank output pixels, bin2 redoes the whole array NaN-aware
 
 Progress = Callable[[str, float], None]
@@ -186,12 +186,16 @@ def build(
     tile_size: int,
     threads: int = 2,
     progress: Progress | None = None,
+    store_top: bool = True,
 ) -> dict[str, Any]:
-    """Write the pyramid of `source` into `folder` (which must exist) and return its manifest.
+    """Write the pyramid of `source` into `folder` (which must exist) and return its manifest (statistics are the
+    caller's: they come from the sample taken at open).
 
-    Each channel is read in bands of two rows of tiles by a pool of threads, which write the full-resolution tiles
-    and bin the band; this thread feeds the binned rows down the coarser levels, in order. Memory stays at a few
-    bands whatever the image size.
+    The source is read in chunks of a few MB of rows by a pool of threads, which bin each chunk; this thread
+    gathers the binned rows into rows of tiles and feeds them down the coarser levels, in order. Memory stays at a
+    few chunks plus two rows of tiles per level, whatever the image size. With store_top False (a source whose
+    full resolution is read from the file itself), the full resolution is not written: the entry holds the reduced
+    levels only.
 
     The level files are not fsync'ed: that would double the build's kernel time for no gain, since the disk cache
     publishes an entry only with a checksum of every tile, checked at every read (a tile lost in a power cut is
@@ -200,66 +204,104 @@ def build(
     geometry = Geometry(source.width, source.height, source.nchannels, tile_size)
     report = progress or (lambda stage, fraction: None)
     start = time.monotonic()
-    fds = [os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-           for z in range(geometry.levels)]
+    top = geometry.levels - 1
+    stored = list(range(geometry.levels if store_top else top))
+    fds = {z: os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for z in stored}
     try:
-        for z, fd in enumerate(fds):
+        for z, fd in fds.items():
             os.ftruncate(fd, geometry.level_floats(z) * 4)
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="pyramid") as pool:
-            # A channel's statistics are computed while the next one is built: a cube's samples are never all held.
-            pending = []
             for c in range(source.nchannels):
-                sample = _build_channel(source, geometry, fds, c, pool, threads, report)
-                pending.append(pool.submit(stats.channel_stats, sample))
-            report("statistics", 0.99)
-            channel_stats = [future.result() for future in pending]
+                _build_channel(source, geometry, fds, c, pool, threads, report)
     finally:
-        for fd in fds:
+        for fd in fds.values():
             os.close(fd)
     manifest = {
         "format": FORMAT_VERSION,
         "source": source.origin,
         "geometry": geometry.to_dict(),
         "levels": geometry.levels,
-        "files": [{"z": z, "name": level_file(z), "bytes": geometry.level_floats(z) * 4}
-                  for z in range(geometry.levels)],
-        "stats": channel_stats,
+        "full_resolution": "stored" if store_top else "source",
+        "files": [{"z": z, "name": level_file(z), "bytes": geometry.level_floats(z) * 4} for z in stored],
         "build_seconds": round(time.monotonic() - start, 3),
     }
     report("done", 1.0)
     return manifest
 
 
-def _build_channel(source: ImageSource, geometry: Geometry, fds: list[int], channel: int, pool: ThreadPoolExecutor,
-                   threads: int, report: Progress) -> np.ndarray:
-    """Build every level of one channel; return its statistics sample."""
+class _TileRows:
+    """Gathers rows arriving in chunks of any height into whole rows of tiles (the last one may be shorter)."""
+
+    def __init__(self, width: int, height: int, tile_size: int) -> None:
+        self.width, self.height, self.tile_size = width, height, tile_size
+        self.y = 0  # rows received so far
+        self.buffer: np.ndarray | None = None
+        self.filled = 0
+
+    def add(self, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(first row, rows) of each row of tiles completed by `rows`."""
+        done = []
+        while rows.shape[0]:
+            if self.buffer is None:
+                self.buffer = np.empty((min(self.tile_size, self.height - self.y), self.width), np.float32)
+                self.filled = 0
+            n = min(rows.shape[0], self.buffer.shape[0] - self.filled)
+            self.buffer[self.filled:self.filled + n] = rows[:n]
+            self.filled += n
+            rows = rows[n:]
+            if self.filled == self.buffer.shape[0]:
+                done.append((self.y, self.buffer))
+                self.y += self.filled
+                self.buffer = None
+        return done
+
+
+def chunk_rows(width: int) -> int:
+    """Rows read at a time: an even number (so that chunks bin on their own) of about CHUNK_BYTES of float32."""
+    return max(2, CHUNK_BYTES // (4 * max(1, width)) // 2 * 2)
+
+
+def _build_channel(source: ImageSource, geometry: Geometry, fds: dict[int, int], channel: int,
+                   pool: ThreadPoolExecutor, threads: int, report: Progress) -> None:
+    """Build every level of one channel."""
     ts, height, top = geometry.tile_size, geometry.height, geometry.levels - 1
-    stride = stats.sample_stride(geometry.width, height, SAMPLE_TARGET)
     levels = [_Level(geometry, z, fds[z], channel) for z in range(top)]
+    full = _TileRows(geometry.width, height, ts) if top in fds else None
+    binned_rows = _TileRows(geometry.level_size(top - 1)[0], geometry.level_size(top - 1)[1], ts) if top else None
 
-    def band(y0: int) -> tuple[np.ndarray | None, np.ndarray]:
-        rows = source.read(channel, y0, min(y0 + 2 * ts, height))
-        for y in range(0, rows.shape[0], ts):
-            write_tile_row(fds[top], geometry, top, channel, y0 + y, rows[y:y + ts])
-        sample = rows[(-y0) % stride::stride, ::stride].ravel().copy()
-        return (bin2(rows, height > 1) if top else None), sample
+    def chunk(y0: int) -> tuple[np.ndarray, np.ndarray | None]:
+        rows = source.read(channel, y0, min(y0 + step, height))
+        return rows, (bin2(rows, height > 1) if top else None)
 
-    starts = range(0, height, 2 * ts)
-    samples = []
+    step = chunk_rows(geometry.width)
+    starts = range(0, height, step)
     pending: deque[Future] = deque()
+    consumed = 0
     for n, y0 in enumerate(starts):
-        pending.append(pool.submit(band, y0))
-        # A bounded number of bands in the air keeps both cores busy without holding the image in memory.
+        pending.append(pool.submit(chunk, y0))
+        # A bounded number of chunks in the air keeps both cores busy without holding the image in memory.
         while pending and (len(pending) > threads or n == len(starts) - 1):
-            binned, sample = pending.popleft().result()
-            samples.append(sample)
-            for level in reversed(levels):
-                if binned is None:
-                    break
-                binned = level.push(binned)
-            done = len(samples) / len(starts)
-            report("tiling", 0.98 * (channel + done) / geometry.nchannels)
-    return np.concatenate(samples)
+            rows, binned = pending.popleft().result()
+            if full is not None:
+                for y, tile_row in full.add(rows):
+                    write_tile_row(fds[top], geometry, top, channel, y, tile_row)
+            del rows
+            for _, tile_row in binned_rows.add(binned) if binned_rows is not None else ():
+                for level in reversed(levels):
+                    if tile_row is None:
+                        break
+                    tile_row = level.push(tile_row)
+            consumed += 1
+            report("tiling", 0.98 * (channel + consumed / len(starts)) / geometry.nchannels)
+            hold_if_gated()
+
+
+def hold_if_gated() -> None:
+    """Test hook: while the file named by TILESERVER_TEST_BUILD_GATE exists, builds wait (between two chunks), so
+    that tests can observe an image before its build is final. Unset in production: one getenv per chunk."""
+    gate = os.environ.get(GATE_ENV)
+    while gate and os.path.exists(gate):
+        time.sleep(0.02)
 
 
 class Pyramid:
@@ -270,11 +312,11 @@ class Pyramid:
         self.folder = folder
         self.manifest = manifest
         self.geometry = Geometry(**manifest["geometry"])
-        self.fds: list[int] = []
+        self.fds: dict[int, int] = {}
         try:
             for entry in manifest["files"]:
                 fd = os.open(folder / entry["name"], os.O_RDONLY)
-                self.fds.append(fd)
+                self.fds[entry["z"]] = fd
                 if os.fstat(fd).st_size != entry["bytes"]:
                     raise CorruptEntry(f"{entry['name']} has the wrong size")
         except OSError as e:
@@ -284,9 +326,14 @@ class Pyramid:
             self.close()
             raise
 
+    @property
+    def stored_levels(self) -> frozenset[int]:
+        """The levels this entry holds; the others (the full resolution of a regular source) are the source's."""
+        return frozenset(entry["z"] for entry in self.manifest["files"])
+
     def close(self) -> None:
-        fds, self.fds = self.fds, []
-        for fd in fds:
+        fds, self.fds = self.fds, {}
+        for fd in fds.values():
             os.close(fd)
 
     def _read(self, z: int, offset: int, count: int) -> np.ndarray:

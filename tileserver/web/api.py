@@ -14,13 +14,15 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__, access, iip
 from ..display import encode
 from ..engine import Engine, Image
-from ..errors import InvalidParameter, Overloaded
+from ..errors import InvalidParameter, Overloaded, SourceChanged
 from ..images import listing
+from ..lifecycle import PREVIEW as PREVIEW_TAG
 from ..store.pyramid import CorruptEntry
 from ..store.tilecache import CachedTile, TileKey
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # the URL names the image's cache tag (V=): its bytes never change
 REVALIDATE = b"public, max-age=60, must-revalidate"
+PREVIEW = b"no-store"  # a level still being built: no cache (browser, proxy) may keep what will change
 KEY_TTL = 1.0  # seconds an image path -> cache key resolution is trusted before the file is stat'ed again
 MAX_PATHS = 10_000  # image paths whose cache key is remembered, per worker
 
@@ -78,6 +80,11 @@ class Api:
         image = await self._open(query)
         try:
             return await self._dispatch(request, raw, query, image)
+        except SourceChanged:
+            # The file was rewritten under the version we serve: open the new one (a new key) and answer with it.
+            engine.forget(image.key, image)
+            self._keys.pop((query.fif, query.selector), None)
+            return await self._dispatch(request, raw, query, await self._open(query))
         except CorruptEntry:
             # The cache entry broke under us (truncated, zero-filled, deleted): the engine dropped it; reopen,
             # which rebuilds it, and answer this request anyway.
@@ -138,25 +145,37 @@ class Api:
         if kind == "profile":
             return JSONResponse(await run_in_threadpool(engine.profile, image, query))
         etag = engine.etag(image, query)
+        cache_control = (REVALIDATE if image.final else PREVIEW).decode()
         if none_match(request.scope, etag.encode()):
-            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": REVALIDATE.decode()})
+            return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
         data, stem = await run_in_threadpool(engine.region, image, query)
         ext = "jpg" if query.output == "jpeg" else query.output
         return Response(data, media_type=encode.MEDIA_TYPES[query.output], headers={
             "Content-Disposition": f'inline; filename="{stem}.{ext}"',
-            "Cache-Control": REVALIDATE.decode(),
+            "Cache-Control": cache_control,
             "ETag": etag,
         })
 
     def _tile(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> TileResponse:
-        key = TileKey(image.key, query.tile, query.render)  # type: ignore[arg-type]
-        cache_control = IMMUTABLE if query.version == image.key else REVALIDATE
-        tile = self.tiles.get(key)
+        z = query.tile[0]  # type: ignore[index]
+        final = image.level_final(z)
+        # The level's state is part of the tile's identity: a preview never answers for the final tile, and is
+        # kept by no cache (no-store; not in the memory cache, nor on the fast path).
+        key = TileKey(image.tag_for(z), query.tile, query.render)  # type: ignore[arg-type]
+        if not final:
+            cache_control = PREVIEW
+        elif query.version in (image.key, image.key + PREVIEW_TAG):
+            cache_control = IMMUTABLE  # a final tile never changes under this image version
+        else:
+            cache_control = REVALIDATE
+        tile = self.tiles.get(key) if final else None
         if tile is None:
             etag = self.engine.etag(image, query).encode()
             if none_match(request.scope, etag):
                 return TileResponse(CachedTile(etag, b""), cache_control)  # no need to render what the client has
             tile = CachedTile(etag, self.engine.tile(image, query))
+            if not final:
+                return TileResponse(tile, cache_control)
             self.tiles.put(key, tile)
         if len(self._known) >= self._max_known:
             self._known.clear()

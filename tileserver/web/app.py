@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -105,10 +108,16 @@ def create_app(settings: config.Settings) -> Starlette:
     if settings.doc_dir:
         route_list.append(Mount(settings.doc_path, DoorFiles(settings.doc_dir, html=True), name="manual"))
     monitor = Monitor(settings, engine)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(engine.close)  # builds in progress finish, open files close
+
     app = Starlette(
         routes=route_list,
         middleware=middleware(settings, engine, monitor),
         exception_handlers=HANDLERS,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine

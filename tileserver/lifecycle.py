@@ -1,0 +1,350 @@
+"""The life of an image in a worker: opened from its published cache entry, or opened first and built after.
+
+Open first: a source whose layout allows random access answers INFO as soon as its header is read and a sample
+of its pixels gives the statistics; its tiles are served at once (full resolution from the source, coarser levels
+as strided previews, see sourcelevels.py) while a background thread builds the cache entry. One process builds
+(the entry's lock); every process's thread waits on that lock, then swaps its preview for the published entry. A
+source whose first read decompresses it whole (gzip'd, compressed in tall tiles) is built first, as before.
+
+Identity: the key is computed from the status of the file as opened (the pinned open), so the pixels served and
+built are those of the version the key names; the build checks the file again before it publishes, and a file
+rewritten meanwhile is not published (its new version gets a new key and a new build).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import datapath
+from .display import stats
+from .errors import Overloaded, SourceChanged, TileServerError
+from .iip import Query
+from .images import ImageSource, open_image
+from .images.direct import SourceFile, identity
+from .store import pyramid
+from .store.diskcache import CheckedPyramid, Entry
+from .store.sourcelevels import Levels, SourceLevels, sample
+
+log = logging.getLogger("tileserver")
+
+PREVIEW = "-preview"  # appended to the cache tag of an image whose reduced levels are not built yet
+
+
+@dataclass
+class Image:
+    """An image open in this process: its levels (built, or some still previews), statistics and description."""
+
+    key: str
+    fif: str
+    pyramid: Levels
+    manifest: dict[str, Any]
+    default_cuts: list[tuple[float, float]] = field(default_factory=list)
+    final_levels: frozenset[int] = frozenset()
+    source: ImageSource | None = None  # held open while levels are read from it
+    build_error: str = ""  # why the background build failed (the image then stays a preview)
+
+    def __del__(self) -> None:
+        # The source closes when the last request reading from this image lets go of it.
+        self.close()
+
+    def close(self) -> None:
+        source, self.source = self.source, None
+        if source is not None:
+            source.close()
+
+    @property
+    def geometry(self) -> pyramid.Geometry:
+        return self.pyramid.geometry
+
+    @property
+    def stats(self) -> list[dict[str, Any]]:
+        return self.manifest["stats"]
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.manifest["image"]
+
+    @property
+    def final(self) -> bool:
+        return len(self.final_levels) == self.geometry.levels
+
+    def level_final(self, z: int) -> bool:
+        return z in self.final_levels
+
+    def tag_for(self, z: int) -> str:
+        """What identifies the tiles of level z: the cache key, marked while the level is a preview."""
+        return self.key if z in self.final_levels else self.key + PREVIEW
+
+    @property
+    def cache_tag(self) -> str:
+        return self.key if self.final else self.key + PREVIEW
+
+
+@dataclass
+class BuildState:
+    stage: str = "queued"
+    fraction: float = 0.0
+    started: float = field(default_factory=time.time)
+
+
+def describe(source: ImageSource, name: str) -> dict[str, Any]:
+    """The image part of a manifest: what INFO tells of the source besides its pixels."""
+    return {
+        "name": name,
+        "kind": source.kind,
+        "object_name": source.object_name,
+        "bits_per_channel": source.bits_per_channel,
+        "header": source.header,
+        "chips": [vars(chip) for chip in source.chips],
+        "channel_names": source.channel_names,
+        "extensions": source.extensions,
+        "cuts": source.cuts,
+        "type_range": source.type_range,
+        "mix": source.mix,
+    }
+
+
+class Lifecycle:
+    """Engine's part that opens images and runs their builds (Engine mixes it in; see engine.py)."""
+
+    settings: Any
+    data_dir: Path
+    cache: Any
+    board: Any
+    progress: dict[str, BuildState]
+    listeners: list[Callable[[str, str, BuildState], None]]
+    _lock: threading.Lock
+    _open: Any
+    _builds: threading.BoundedSemaphore
+    _waiting: int
+
+    def _init_lifecycle(self) -> None:
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._build_threads: dict[str, threading.Thread] = {}
+
+    def close(self, timeout: float = 60.0) -> None:
+        """At shutdown: let the builds in progress finish (a few seconds at most), then close every open image."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._build_threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            images = list(self._open.values())
+            self._open.clear()
+        for image in images:
+            image.close()
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            if len(self._key_locks) > 10_000:
+                self._key_locks.clear()  # only ever a brief double open of one image
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def opened(self, key: str) -> Image | None:
+        with self._lock:
+            return self._open.get(key)
+
+    def _remember(self, image: Image, replace: Image | None = None) -> Image:
+        """Keep image open under its key (in place of `replace` only, when given); returns the one kept."""
+        with self._lock:
+            current = self._open.get(image.key)
+            if current is None or current is replace or replace is None:
+                self._open[image.key] = image
+                return image
+            return current
+
+    def open(self, query: Query, final: bool = False) -> Image:
+        """The image of a query: as soon as INFO can answer, or once its entry is built if `final` (blocking: call
+        in a thread)."""
+        image = self._open_now(query)
+        if final and not image.final:
+            thread = self._build_threads.get(image.key)
+            if thread is not None:
+                thread.join()
+            image = self.opened(image.key) or image
+            if not image.final:
+                raise Overloaded(image.build_error or "the image could not be built; try again later")
+        return image
+
+    def _open_now(self, query: Query) -> Image:
+        path, key = self.key_for(query)  # type: ignore[attr-defined]
+        image = self.opened(key)
+        if image is not None:
+            return image
+        with self._key_lock(key):
+            image = self.opened(key)
+            if image is not None:
+                return image
+            with datapath.pinned(self.data_dir, path) as pinned:
+                file = SourceFile(pinned)
+                try:
+                    return self._open_pinned(path, pinned, file, query)
+                finally:
+                    if not file.kept:
+                        file.close()
+
+    def _open_pinned(self, path: Path, pinned: Path, file: SourceFile, query: Query) -> Image:
+        key = self.identity(path, query.selector, self.settings.tile_size)  # type: ignore[attr-defined]
+        # The key names the version we hold open: ctime never goes back, so a file equal to ours after the key was
+        # computed was ours when it was.
+        if identity(os.stat(path)) != file.identity:
+            raise SourceChanged("the image file changed on disk while it was being opened; try again")
+        image = self.opened(key)
+        if image is not None:
+            return image
+        # A build in progress elsewhere answers None at once: this process shows a preview meanwhile.
+        image = self.cache.open(key, lambda entry: self._final(entry, query, pinned), wait=False)
+        if image is not None:
+            return self._remember(image)
+        source = self._read_source(pinned, query)
+        if not source.random_access:
+            try:
+                if self.cluster is not None:  # type: ignore[attr-defined]
+                    return self._remember(self._wrap(self.cluster.open(path, query, key), query, pinned))  # type: ignore
+                return self._remember(self._build_first(pinned, file, source, query, key))
+            finally:
+                source.close()
+        try:
+            image = self._preview(key, query, source, file)
+        except BaseException:
+            source.close()
+            raise
+        file.kept = True  # the preview reads check it; the build checks it before publishing
+        kept = self._remember(image)
+        thread = threading.Thread(target=self._build_after, args=(image, path, query, file), daemon=True,
+                                  name=f"build-{key[:8]}")
+        self._build_threads[key] = thread
+        thread.start()
+        return kept
+
+    def _read_source(self, pinned: Path, query: Query) -> ImageSource:
+        with datapath.sealed(pinned):  # headers are user content: they open nothing but their own file
+            return open_image(pinned, query.selector, self.settings.max_image_pixels,
+                              self.settings.max_fits_header_bytes)
+
+    def _image(self, key: str, query: Query, levels: Levels, manifest: dict[str, Any], final: frozenset[int],
+               source: ImageSource | None) -> Image:
+        image = Image(key, self._display_name(query), levels, manifest, final_levels=final,  # type: ignore
+                      source=source)
+        image.default_cuts = self._default_cuts(image)  # type: ignore[attr-defined]
+        return image
+
+    def _final(self, entry: Entry, query: Query, pinned: Path, source: ImageSource | None = None) -> Image:
+        return self._wrap(self.opener(entry), query, pinned, source)  # type: ignore[attr-defined]
+
+    def _wrap(self, stored: CheckedPyramid, query: Query, pinned: Path, source: ImageSource | None = None) -> Image:
+        """The image of a published entry; its full resolution read from the source when the entry has none."""
+        g = stored.geometry
+        manifest = stored.entry.manifest
+        levels = Levels(g, stored, None, stored.stored_levels)
+        if manifest.get("full_resolution") == "source":
+            if source is None:
+                source = self._read_source(pinned, query)
+            if source.direct is None:
+                source.close()
+                stored.close()
+                raise pyramid.CorruptEntry("the source no longer has a regular layout")
+            levels = Levels(g, stored, SourceLevels(g, source), stored.stored_levels)
+            return self._image(stored.entry.key, query, levels, manifest, frozenset(range(g.levels)), source)
+        return self._image(stored.entry.key, query, levels, manifest, frozenset(range(g.levels)), None)
+
+    def _build(self, path: Path, query: Query, key: str) -> CheckedPyramid:
+        """Build (or wait for) key's entry and return it opened: the blocking path, for the cluster's builders."""
+        with datapath.pinned(self.data_dir, path) as pinned:
+            file = SourceFile(pinned)
+            source = self._read_source(pinned, query)
+            try:
+                with self._builds:
+                    return self.cache.open_or_build(
+                        key, lambda tmp: self._build_into(source, file, query, key, tmp, None),
+                        self.opener)  # type: ignore[attr-defined]
+            finally:
+                source.close()
+                file.close()
+                with self._lock:
+                    self.progress.pop(key, None)
+                self.board.remove(key)
+
+    def _preview(self, key: str, query: Query, source: ImageSource, file: SourceFile) -> Image:
+        """An image served from its source while its entry is built: statistics from a sample, levels previewed."""
+        g = pyramid.Geometry(source.width, source.height, source.nchannels, self.settings.tile_size)
+        manifest = {"stats": [stats.channel_stats(s) for s in sample(source)],
+                    "image": describe(source, self._display_name(query)),
+                    "identity": list(file.identity)}
+        file.check()  # the sample is of the version the key names
+        levels = Levels(g, None, SourceLevels(g, source, file), frozenset())
+        return self._image(key, query, levels, manifest, frozenset({g.levels - 1}), source)
+
+    def _build_after(self, preview: Image, path: Path, query: Query, file: SourceFile) -> None:
+        """Background: build the preview's entry (or wait for another process building it), then swap it in."""
+        key, source = preview.key, preview.source
+        assert source is not None
+        try:
+            if self.cluster is not None:  # type: ignore[attr-defined]  # from the store, built once cluster-wide
+                final = self._wrap(self.cluster.open(path, query, key), query, Path(), source)  # type: ignore
+            else:
+                with self._builds:
+                    final = self.cache.open_or_build(
+                        key, lambda tmp: self._build_into(source, file, query, key, tmp, preview.manifest),
+                        lambda entry: self._final(entry, query, Path(), source))
+        except Exception as exc:
+            if isinstance(exc, (SourceChanged, pyramid.CorruptEntry)):
+                self.forget(key, preview)  # type: ignore[attr-defined]  # the next request opens the new version
+            elif not isinstance(exc, TileServerError):
+                log.exception("building %s failed", self._display_name(query))
+            preview.build_error = exc.message if isinstance(exc, TileServerError) else "internal server error"
+            return
+        finally:
+            with self._lock:
+                self.progress.pop(key, None)
+            self.board.remove(key)
+            if self._build_threads.get(key) is threading.current_thread():
+                del self._build_threads[key]
+        if final.source is source:
+            preview.source = None  # the final image owns the source now
+        self._remember(final, replace=preview)
+
+    def _build_first(self, pinned: Path, file: SourceFile, source: ImageSource, query: Query, key: str) -> Image:
+        """A source without random access: build its entry before answering (or wait for another process's)."""
+        with self._lock:
+            if self._waiting >= 2 * self.settings.max_concurrent_builds:
+                raise Overloaded("the server is busy building other images; try again in a few seconds")
+            self._waiting += 1
+        try:
+            with self._builds:
+                return self.cache.open_or_build(key, lambda tmp: self._build_into(source, file, query, key, tmp, None),
+                                                lambda entry: self._final(entry, query, pinned))
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                self.progress.pop(key, None)
+            self.board.remove(key)  # a failed build must not leave its last fraction for the next one
+
+    def _build_into(self, source: ImageSource, file: SourceFile, query: Query, key: str, folder: Path,
+                    described: dict[str, Any] | None) -> dict[str, Any]:
+        state = self.progress.setdefault(key, BuildState())
+
+        def report(stage: str, fraction: float) -> None:
+            state.stage, state.fraction = stage, fraction
+            for listener in self.listeners:
+                listener(key, self._display_name(query), state)
+
+        report("reading", 0.0)
+        manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report,
+                                 store_top=source.direct is None)
+        if described is None:
+            described = {"stats": [stats.channel_stats(s) for s in sample(source)],
+                         "image": describe(source, self._display_name(query)), "identity": list(file.identity)}
+        # A file rewritten during the build may have been read half old, half new: never publish that.
+        file.check()
+        manifest.update(described)
+        return manifest
+
+    def _display_name(self, query: Query) -> str:
+        return query.fif + (f"[{query.selector}]" if query.selector else "")

@@ -1,0 +1,122 @@
+"""Every level of an image read from its source, before (and, for the full resolution, instead of) a cache entry.
+
+The full resolution is the source's own pixels, exact: a memory map of regular layouts, the reader's rows for the
+others. A coarser level, until its binned version is written, is a strided preview: level pixel (x, y) of a level
+2^k times smaller is source pixel (x 2^k + 2^(k-1), y 2^k + 2^(k-1)), the centre of the block it will average.
+A preview is cheap (one pixel per output pixel, read from a few hundred rows) but only a preview: its tiles carry
+a different identity from the final ones (see Image.tag_for), so that no cache ever keeps one.
+
+Statistics come from a sample taken once, at open, from evenly spaced rows and columns: deterministic, so that
+every worker process computes the same cuts and every full-resolution tile is the same before and after the build.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InvalidParameter
+from ..images import ImageSource
+from ..images.direct import SourceFile
+from .pyramid import Geometry
+
+SAMPLE_TARGET = 1_000_000  # pixels sampled over all channels
+SAMPLE_ROWS = 512  # rows sampled per channel, at most
+
+
+class SourceLevels:
+    """Read access to the levels of a pyramid computed from the source on demand (the Pyramid interface)."""
+
+    def __init__(self, geometry: Geometry, source: ImageSource, file: SourceFile | None = None) -> None:
+        self.geometry = geometry
+        self.source = source
+        self.file = file  # checked after each read of a source without a memory map (which checks itself)
+
+    def published(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass  # the source belongs to the image, which closes it
+
+    def _block(self, z: int, channel: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """Level-z pixels x0 <= x < x1, y0 <= y < y1 of one channel: exact at the top, strided below."""
+        s = 1 << (self.geometry.levels - 1 - z)
+        half = s // 2
+        direct = self.source.direct
+        if direct is not None:
+            return direct.window(channel, y0 * s + half, y1 * s, x0 * s + half, x1 * s, s)
+        if s == 1:
+            out = self.source.read(channel, y0, y1)[:, x0:x1]
+        else:
+            out = np.empty((y1 - y0, x1 - x0), np.float32)
+            for n, y in enumerate(range(y0 * s + half, y1 * s, s)):
+                out[n] = self.source.read(channel, y, y + 1)[0, x0 * s + half:x1 * s:s]
+        if self.file is not None:
+            self.file.check()  # rewritten while we read: not this version's pixels
+        return out
+
+    def region(self, z: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        g = self.geometry
+        w, h = g.level_size(z)
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise InvalidParameter("region outside the image", "RGN")
+        return np.stack([self._block(z, c, x0, y0, x1, y1) for c in range(g.nchannels)])
+
+    def tile(self, z: int, i: int) -> np.ndarray:
+        x0, y0, w, h = self.geometry.tile_box(z, i)
+        return self.region(z, x0, y0, x0 + w, y0 + h)
+
+    def pixel(self, x: int, y: int) -> np.ndarray | None:
+        g = self.geometry
+        if not (0 <= x < g.width and 0 <= y < g.height):
+            return None
+        return self.region(g.levels - 1, x, y, x + 1, y + 1)[:, 0, 0].copy()
+
+
+class Levels:
+    """A pyramid whose levels come from two places: the cache entry's stored levels, the source for the others."""
+
+    def __init__(self, geometry: Geometry, stored: object | None, source: SourceLevels | None,
+                 stored_levels: frozenset[int]) -> None:
+        self.geometry = geometry
+        self.stored, self.source, self.stored_levels = stored, source, stored_levels
+        self.manifest = getattr(stored, "manifest", {})
+
+    def _at(self, z: int):  # type: ignore[no-untyped-def]
+        return self.stored if z in self.stored_levels else self.source
+
+    def tile(self, z: int, i: int) -> np.ndarray:
+        self.geometry.tile_box(z, i)  # TileNotFound for a level or tile out of range
+        return self._at(z).tile(z, i)
+
+    def region(self, z: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        return self._at(z).region(z, x0, y0, x1, y1)
+
+    def pixel(self, x: int, y: int) -> np.ndarray | None:
+        return self._at(self.geometry.levels - 1).pixel(x, y)
+
+    def published(self) -> bool:
+        return self.stored is None or self.stored.published()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self.stored is not None:
+            self.stored.close()  # type: ignore[attr-defined]
+
+
+def sample(source: ImageSource, target: int = SAMPLE_TARGET) -> list[np.ndarray]:
+    """Per channel, the pixels of evenly spaced rows and columns: at most `target` in all, the same every time."""
+    width, height, n = source.width, source.height, source.nchannels
+    per_channel = max(4096, target // n)
+    nrows = min(height, SAMPLE_ROWS, max(16, per_channel // 64))  # fewer rows for the many channels of a cube
+    ystep = max(1, height // nrows)
+    rows = range(ystep // 2, height, ystep)
+    xstep = max(1, math.ceil(len(rows) * width / per_channel))
+    out = []
+    for c in range(n):
+        if source.direct is not None:
+            block = source.direct.window(c, rows.start, height, xstep // 2, width, ystep, xstep)
+        else:
+            block = np.stack([source.read(c, y, y + 1)[0, xstep // 2::xstep] for y in rows])
+        out.append(block.ravel())
+    return out
