@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import wait_for
 from tileserver.errors import CacheFull
 from tileserver.store import diskcache, pyramid
 from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
@@ -55,8 +56,8 @@ def test_build_publish_and_find_again_after_restart(tmp_path):
     assert again.pixel(5, 7)[0] == again.tile(2, 0)[0, 7, 5]
 
 
-def corrupt_level(folder: Path, how: str) -> None:
-    path = folder / "level2.f32"
+def corrupt_level(folder: Path, how: str, level: int = 2) -> None:
+    path = folder / f"level{level}.f32"
     if how == "truncate":
         os.truncate(path, path.stat().st_size // 2)
     elif how == "zero-fill":
@@ -227,10 +228,10 @@ def test_clear(tmp_path):
 # -- through the API (in-process) ------------------------------------------------------------------------------
 
 
-def tiles(client, n: int, extra: str = "") -> list[bytes]:
+def tiles(client, n: int, extra: str = "", z: int = 2) -> list[bytes]:
     out = []
     for i in range(n):
-        r = client.get(f"/api?FIF=sky.fits&JTL=2,{i}{extra}")
+        r = client.get(f"/api?FIF=sky.fits&JTL={z},{i}{extra}")
         assert r.status_code == 200, r.text
         out.append(r.content)
     return out
@@ -240,13 +241,16 @@ def tiles(client, n: int, extra: str = "") -> list[bytes]:
 def test_api_rebuilds_an_entry_damaged_while_serving(client_for, make_fits, cache_dir, how, monkeypatch):
     monkeypatch.setattr(api, "KEY_TTL", 0.0)  # re-check the entry at every request
     make_fits("sky.fits", width=600, height=500)
-    reference = tiles(client_for(), 6, "&GAM=1")
+    first = client_for()
+    wait_for(lambda: first.get("/api?FIF=sky.fits&INFO").json()["final"], "the build")
+    reference = tiles(first, 2, "&GAM=1", z=1)  # level 1: the finest one in the cache (the full resolution is the file)
     client = client_for()
-    tiles(client, 6)  # opens the entry and fills the memory cache with other renderings
+    tiles(client, 2, z=1)  # opens the entry and fills the memory cache with other renderings
     folder = next((cache_dir / "entries").iterdir())
-    corrupt_level(folder, how)
-    assert tiles(client, 6, "&GAM=1") == reference  # not in memory: read from the damaged entry, then rebuilt
-    assert tiles(client, 6, "&GAM=1") == reference
+    corrupt_level(folder, how, level=1)
+    tiles(client, 2, "&GAM=1", z=1)  # not in memory: read from the damaged entry, answered from a preview, rebuilt
+    wait_for(lambda: client.get("/api?FIF=sky.fits&INFO").json()["final"], "the rebuild")
+    assert tiles(client, 2, "&GAM=1", z=1) == reference
 
 
 def test_api_recovers_from_a_removed_cache_folder(client_for, make_fits, cache_dir, monkeypatch):
