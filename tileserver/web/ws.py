@@ -4,8 +4,10 @@ Messages are JSON objects with a "type".
   client -> server: subscribe {image}, unsubscribe {image}, ping, pong (the answer to a heartbeat).
   server -> client: hello {worker, heartbeat, limits}, progress {image, stage, fraction, worker}, ready {image, info},
                     changed {image}, error {image, message, kind}, ping (the heartbeat), pong.
-A subscription opens the image (building its pyramid if no process has yet), reports the build's progress wherever
-it runs (the builder publishes it on disk, see progress.py), then `ready` with the INFO; the file is then stat'ed
+A subscription opens the image, `ready` with the INFO as soon as it can answer; an image shown from previews while
+its pyramid is built (see lifecycle.py) then gets the build's progress, wherever it runs (the builder publishes it
+on disk, see progress.py), and a second `ready` whose INFO says `final` (its cache tag loses its preview mark) once
+every level is built. A source built before it is shown (gzip'd) gets progress first, then `ready`. The file is stat'ed
 every `ws_watch_interval` seconds, and a rewrite yields `changed`, a rebuild, its progress and a new `ready`.
 Each worker keeps one watch per image, shared by all its sockets subscribed to it.
 """
@@ -163,6 +165,12 @@ class Watch:
                 image = await self.open()
                 baseline = image.key
                 self.broadcast({"type": "ready", "image": self.image, "info": self.hub.engine.info(image)})
+                if not image.final:
+                    # Shown from previews while its levels are built: say so again once they are, with the final
+                    # cache tag, so that clients swap their preview tiles for the final ones.
+                    image = await self.until_final(image)
+                    if image.final:
+                        self.broadcast({"type": "ready", "image": self.image, "info": self.hub.engine.info(image)})
             except Overloaded:
                 await asyncio.sleep(RETRY_BUSY)
                 continue
@@ -204,6 +212,26 @@ class Watch:
                 self.broadcast({"type": "progress", "image": self.image, "stage": record.get("stage", ""),
                                 "fraction": sent, "worker": record.get("pid")})
         return opening.result()
+
+    async def until_final(self, image: Image) -> Image:
+        """Relay the build's progress until the image's levels are all final here; the image as it then is (still a
+        preview if its build failed, or if the file changed meanwhile)."""
+        engine = self.hub.engine
+        sent = -1.0
+        while True:
+            await asyncio.sleep(PROGRESS_POLL)
+            current = engine.opened(image.key)
+            if current is None:  # dropped from this worker's memory: open it again, under the same key or not
+                current = await run_in_threadpool(engine.open, self.query)
+                if current.key != image.key:
+                    return image
+            if current.final or current.build_error:
+                return current
+            record = engine.board.read(image.key)
+            if record and record["fraction"] > sent:
+                sent = record["fraction"]
+                self.broadcast({"type": "progress", "image": self.image, "stage": record.get("stage", ""),
+                                "fraction": sent, "worker": record.get("pid")})
 
     async def wait_for_change(self, baseline: str | None) -> None:
         interval = self.hub.settings.ws_watch_interval

@@ -179,7 +179,10 @@ export class LiveChannel extends Evented {
         const known = this._tags.get(image);
         if (!this._polling || !this._images.has(image) || known === info.cache_tag) continue;
         this._tags.set(image, info.cache_tag);
-        if (known !== undefined) this.fire('changed', { image });
+        // A tag losing its preview mark is the same file built: not a change.
+        if (known !== undefined && known.replace(/-preview$/, '') !== info.cache_tag.replace(/-preview$/, '')) {
+          this.fire('changed', { image });
+        }
         this.fire('ready', { image, info });
       } catch (err) {
         if (this._polling) this.fire('error', { image, message: err.message, kind: 'poll' });

@@ -20,6 +20,7 @@ import { PixelMapping } from './PixelMapping.js';
 import { ProfilePanel } from '../panel/ProfilePanel.js';
 import { ProgressBar } from '../control/ProgressBar.js';
 import { RenderedImage } from '../layer/RenderedImage.js';
+import { baseTag } from '../layer/ImageLayer.js';
 import { Reticle } from '../control/Reticle.js';
 import { ScaleBar } from '../control/ScaleBar.js';
 import { SettingsPanel } from '../panel/SettingsPanel.js';
@@ -201,6 +202,11 @@ export class Viewer extends Evented {
   /** The websocket announces the image anew: if its file was rewritten (a new cache tag), reload it in place. */
   _liveReady(event) {
     if (event.image !== this.image || !this.info || event.info.cache_tag === this.info.cache_tag) return;
+    if (baseTag(event.info.cache_tag) === baseTag(this.info.cache_tag)) { // the same file, its build now done
+      this.info = event.info;
+      this.rendered.finalize(event.info);
+      return;
+    }
     const view = this.viewLink();
     this._close();
     this._show(event.image, event.info, view);

@@ -3,6 +3,11 @@
  * level z (see PixelMapping). Past full resolution Leaflet scales the finest tiles (over-zoom). Levels are
  * floor(size / 2^k) pixels like the server's, and edge tiles, which the server crops, are shown at their
  * natural size instead of being stretched to a full tile.
+ *
+ * An image opened before its pyramid is built (INFO `final` false) shows its coarser levels from previews, under a
+ * cache tag marked as such. When the server says the build is done (`finalize(info)`: the websocket's second
+ * `ready`, or this layer's own INFO polling when there is no socket), each preview tile is swapped in place for its
+ * final version once that has loaded: no blank, no flash. Fires 'final' {info}.
  */
 import { TileLayer, Util } from '../leaflet.js';
 
@@ -28,7 +33,71 @@ export class ImageLayer extends TileLayer {
     this._api = api;
     this._info = info;
     this._params = { ...(options.params || {}) };
+    this._finalTimer = null;
     this.on('tileload', this._fitTile, this);
+    this.on('tileload', this._refreshStale, this);
+  }
+
+  onAdd(map) {
+    super.onAdd(map);
+    if (this._info.final === false) this._finalTimer = setTimeout(() => this._pollFinal(), POLL_FINAL_MS);
+  }
+
+  onRemove(map) {
+    clearTimeout(this._finalTimer);
+    super.onRemove(map);
+  }
+
+  /** The build is done: ask for final tiles from now on, and swap the preview tiles on view for final ones. */
+  finalize(info) {
+    if (!info.final || this._info.final !== false || baseTag(info.cache_tag) !== baseTag(this._info.cache_tag)) {
+      return this;
+    }
+    clearTimeout(this._finalTimer);
+    this._previewLevels = new Set(this._info.levels_final.flatMap((done, z) => (done ? [] : [z])));
+    this._info = info;
+    for (const tile of Object.values(this._tiles)) {
+      if (tile.loaded) this._refreshStale({ tile: tile.el, coords: tile.coords });
+    }
+    this.fire('final', { info });
+    return this;
+  }
+
+  /** Polling fallback (no websocket): INFO now and then until the build is final. */
+  async _pollFinal() {
+    try {
+      this.finalize(await this._api.info(this.options.image));
+    } catch {
+      // the server is away for a moment: ask again later
+    }
+    if (this._map && this._info.final === false) this._finalTimer = setTimeout(() => this._pollFinal(), POLL_FINAL_MS);
+  }
+
+  /** A preview tile (loaded, or still coming, when the build finished) gives way to the final one once loaded. */
+  _refreshStale(event) {
+    const { tile, coords } = event;
+    if (!this._previewLevels || !this._previewLevels.has(coords.z) || tile.dataset.final) return;
+    const url = this.getTileUrl(coords);
+    if (tile.src === new URL(url, document.baseURI).href) {
+      tile.dataset.final = '1'; // asked for after the build: final already
+      return;
+    }
+    const next = new Image();
+    next.onload = () => {
+      tile.dataset.final = '1';
+      tile.dataset.swapping = '1'; // see _tileReady
+      tile.src = url; // from the browser's cache now: swapped at once
+    };
+    next.src = url;
+  }
+
+  /** Leaflet would fade a tile in again when its new source loads: this is the same tile, only final. */
+  _tileReady(coords, err, tile) {
+    if (tile && tile.dataset.swapping) {
+      delete tile.dataset.swapping;
+      return;
+    }
+    super._tileReady(coords, err, tile);
   }
 
   /** Render parameters (CNT, GAM, CMP...) replace the current ones; redraws unless noRedraw. */
@@ -72,3 +141,10 @@ export class ImageLayer extends TileLayer {
 }
 
 Util.extend(ImageLayer.prototype.options, { image: '' });
+
+const POLL_FINAL_MS = 1500;
+
+/** The cache tag without its preview mark: the same image version, built or not. */
+export function baseTag(tag) {
+  return String(tag).replace(/-preview$/, '');
+}

@@ -25,7 +25,16 @@ export class RenderedImage {
   }
 
   _layer(params) {
-    return new ImageLayer(this._api, this._info, { image: this._image, params }).addTo(this._map);
+    const layer = new ImageLayer(this._api, this._info, { image: this._image, params });
+    layer.on('final', (event) => this.finalize(event.info));
+    return layer.addTo(this._map);
+  }
+
+  /** The image's build is done (websocket or polling): its layers swap their preview tiles for final ones. */
+  finalize(info) {
+    this._info = info;
+    this._current.finalize(info);
+    if (this._pending) this._pending.finalize(info);
   }
 
   get params() {
