@@ -206,7 +206,8 @@ class Lifecycle:
         if not source.random_access:
             try:
                 if self.cluster is not None:  # type: ignore[attr-defined]
-                    return self._remember(self._wrap(self.cluster.open(path, query, key), query, pinned))  # type: ignore
+                    stored = self.cluster.open(path, query, key)  # type: ignore[attr-defined]
+                    return self._remember(self._wrap(stored, query, pinned))
                 return self._remember(self._build_first(pinned, file, source, query, key))
             finally:
                 source.close()
