@@ -261,4 +261,5 @@ def test_api_recovers_from_a_removed_cache_folder(client_for, make_fits, cache_d
     shutil.rmtree(cache_dir)
     assert tiles(client, 6) == reference
     assert tiles(client, 6, "&CNT=2") == tiles(client_for(), 6, "&CNT=2")
-    assert len(list((cache_dir / "entries").iterdir())) == 1  # rebuilt, so it survives a restart
+    # Rebuilt (in the background), so it survives a restart.
+    wait_for(lambda: len(list((cache_dir / "entries").iterdir())) == 1, "the rebuild")

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from conftest import wait_for
+
 from tileserver.iip import Render
 from tileserver.store.tilecache import CachedTile, TileCache, TileKey
 from tileserver.web import api
@@ -19,8 +21,9 @@ REVALIDATE = "public, max-age=60, must-revalidate"
 @pytest.fixture
 def served(client, make_fits):
     make_fits("sky.fits", width=600, height=500)
-    tag = client.get("/api?FIF=sky.fits&INFO").json()["cache_tag"]
-    return client, tag
+    # Once built: until then the coarser levels are previews, whose identity is not the final tiles'.
+    info = wait_for(lambda: (i := client.get("/api?FIF=sky.fits&INFO").json())["final"] and i, "the build")
+    return client, info["cache_tag"]
 
 
 def test_tile_headers_and_immutable_tagged_urls(served):

@@ -35,6 +35,8 @@ def test_status_json_counts_requests_tiles_and_errors(make_fits: Callable[..., P
     make_fits("a.fits", width=300, height=200)
     client = admin_client(tile_size=128)
     assert client.get("/api?FIF=a.fits&INFO").status_code == 200
+    wait_for(lambda: list((Path(client.app.state.settings.cache_dir) / "entries").glob("*/manifest.json")),
+             "the build")  # in the background: until then level 1 is a preview, which no cache keeps
     for _ in range(3):
         assert client.get("/api?FIF=a.fits&JTL=1,0").status_code == 200
     assert client.get("/api?FIF=a.fits&JTL=1,99").status_code == 404
@@ -54,7 +56,8 @@ def test_status_json_counts_requests_tiles_and_errors(make_fits: Callable[..., P
     assert memory["hit_rate"] == round(memory["hits"] / (memory["hits"] + memory["misses"]), 4)
     [entry] = snap["disk_cache"]["entries"]
     assert (entry["image"], entry["hits"]) == ("a.fits", 3)
-    assert entry["bytes"] == snap["disk_cache"]["bytes"] > 300 * 200 * 4
+    assert entry["bytes"] == snap["disk_cache"]["bytes"] > 300 * 200 * 4 / 4  # the reduced levels (the file is
+    # the full resolution)
     assert abs(entry["last_use"] - time.time()) < 3600
     assert snap["builds"] == []
 
@@ -115,6 +118,8 @@ def test_metrics_are_prometheus_text_matching_status(make_fits: Callable[..., Pa
     client = admin_client(tile_size=128)
     for i in range(4):
         assert client.get(f"/api?FIF=a.fits&JTL=2,{i}").status_code == 200
+    wait_for(lambda: list((Path(client.app.state.settings.cache_dir) / "entries").glob("*/manifest.json")),
+             "the build")
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse_metrics(response.text)
@@ -131,6 +136,7 @@ def test_status_page_escapes_names(make_fits: Callable[..., Path], admin_client:
     make_fits("a<b>&c.fits", width=200, height=100)
     client = admin_client()
     assert client.get("/api", params={"FIF": "a<b>&c.fits", "JTL": "0,0"}).status_code == 200
+    wait_for(lambda: client.get("/api", params={"FIF": "a<b>&c.fits", "INFO": ""}).json()["built"], "the build")
     page = client.get("/status")
     assert page.headers["content-type"].startswith("text/html")
     assert "<td>a&lt;b&gt;&amp;c.fits</td>" in page.text

@@ -160,6 +160,7 @@ class Engine(Lifecycle):
             # Marked while some levels are previews, so that no cache keeps a preview under the final tag.
             "cache_tag": image.cache_tag,
             "final": image.final,
+            "built": image.pyramid.stored is not None,  # the cache entry exists (a one-level image is final before)
             "levels_final": [image.level_final(z) for z in range(g.levels)],
         }
 

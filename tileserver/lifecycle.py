@@ -163,12 +163,12 @@ class Lifecycle:
         """The image of a query: as soon as INFO can answer, or once its entry is built if `final` (blocking: call
         in a thread)."""
         image = self._open_now(query)
-        if final and not image.final:
+        if final and image.pyramid.stored is None:  # shown from the source: its entry is being built
             thread = self._build_threads.get(image.key)
             if thread is not None:
                 thread.join()
             image = self.opened(image.key) or image
-            if not image.final:
+            if image.pyramid.stored is None:
                 raise Overloaded(image.build_error or "the image could not be built; try again later")
         return image
 

@@ -146,10 +146,16 @@ def build_here(settings: config.Settings) -> Build:
     engine = Engine(dataclasses.replace(settings, access_file=""))
 
     def build(rel: str) -> tuple[int, int]:
-        geometry = engine.open(Query(fif=rel, selector=None, kind="info")).geometry
+        try:
+            geometry = engine.open(Query(fif=rel, selector=None, kind="info"), final=True).geometry  # built
+        finally:
+            engine.close()  # nothing is served here: let go of the files at once
         return geometry.width, geometry.height
 
     return build
+
+
+VIA_POLL = 0.2  # seconds between two INFO requests while the server builds an image
 
 
 def build_via(url: str, api_path: str) -> Build:
@@ -164,8 +170,13 @@ def build_via(url: str, api_path: str) -> Build:
         for attempt in range(VIA_RETRIES + 1):
             try:
                 with urllib.request.urlopen(f"{api}?{query}", timeout=3600) as response:
-                    width, height = json.load(response)["full_size"]
-                    return width, height
+                    info = json.load(response)
+                while not info.get("built", True):  # answered from the source while it builds: wait for that
+                    time.sleep(VIA_POLL)
+                    with urllib.request.urlopen(f"{api}?{query}", timeout=3600) as response:
+                        info = json.load(response)
+                width, height = info["full_size"]
+                return width, height
             except urllib.error.HTTPError as e:
                 retry = e.code == 503 and attempt < VIA_RETRIES
                 message = _detail(e)
