@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, free_port, stop_group, wait_for
 
 
 def run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: float = 60):
@@ -90,13 +90,29 @@ def test_bad_quick_look_files(tmp_path, content, message):
     assert "Traceback" not in result.stderr
 
 
-def test_no_display_is_a_clear_error(tmp_path, make_fits):
+def test_no_display_prints_the_url_and_keeps_serving(tmp_path, make_fits):
     image = make_fits("a.fits", width=64, height=64)
-    start = time.monotonic()
-    result = run([str(image), "--port", str(free_port())], tmp_path)
-    assert result.returncode == 2
-    assert "no display to open a browser on" in result.stderr and "--no-browser" in result.stderr
-    assert time.monotonic() - start < 60
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_") and k not in
+           ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update({"TILESERVER_CACHE_DIR": str(tmp_path / "cache"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")})
+    proc = subprocess.Popen([sys.executable, "-m", "tileserver", str(image), "--port", str(port)], env=env,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = proc.stderr.readline()
+        assert "no display to open a browser on" in line and f"http://127.0.0.1:{port}/?image=a.fits" in line
+        info = wait_for(lambda: _get(f"http://127.0.0.1:{port}/api?FIF=a.fits&INFO"), "the server to answer")
+        assert info.json()["full_size"] == [64, 64] and proc.poll() is None
+    finally:
+        stop_group(proc)
+        proc.stderr.close()
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.HTTPError:
+        return None
 
 
 def test_quick_look_with_an_extension_selector(tmp_path, make_fits):

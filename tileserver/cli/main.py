@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import webbrowser
@@ -183,15 +184,26 @@ def has_display() -> bool:
     return True
 
 
-def _open_when_ready(url: str, health: str) -> None:
+def _open_when_ready(url: str, ready: str) -> None:
+    """Open the browser as soon as `ready` answers (the first image's INFO: answered from its header and a sample,
+    before its pyramid is built), or after 30 s anyway, when the viewer shows the server's own message."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(health, timeout=1):
+            with urllib.request.urlopen(ready, timeout=max(0.1, deadline - time.monotonic())):
                 break
+        except urllib.error.HTTPError:
+            break  # the server answers (with an error the viewer will show)
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.1)
     webbrowser.open(url)
+
+
+def ready_url(settings: config.Settings, url: str) -> str:
+    base = url.split("?")[0].rstrip("/")
+    if not settings.default_image:
+        return base + "/healthz"
+    return f"{base}{settings.api_path}?{urllib.parse.urlencode({'FIF': settings.default_image})}&INFO"
 
 
 def serve(settings: config.Settings, open_browser: bool = True) -> int:
@@ -199,11 +211,12 @@ def serve(settings: config.Settings, open_browser: bool = True) -> int:
     if problem:
         return fail(problem)
     url = viewer_url(settings)
-    if open_browser:
-        if not has_display():
-            return fail(f"no display to open a browser on; open {url} yourself, or pass --no-browser")
-        health = url.split("?")[0].rstrip("/") + "/healthz"
-        threading.Thread(target=_open_when_ready, args=(url, health), daemon=True).start()
+    if open_browser and not has_display():
+        # Over SSH, in a container: keep serving, as Jupyter does; the user opens the URL (or tunnels to it).
+        print(f"tileserver: no display to open a browser on: open {url} yourself (--no-browser hides this)",
+              file=sys.stderr, flush=True)
+    elif open_browser:
+        threading.Thread(target=_open_when_ready, args=(url, ready_url(settings, url)), daemon=True).start()
     if settings.clear_cache:
         from ..store.diskcache import DiskCache
 
