@@ -28,6 +28,7 @@ from ..errors import SourceChanged
 Convert = Callable[[np.ndarray, np.ndarray], None]
 
 Identity = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
+BATCH_ROWS = 16  # rows read from the map between two releases of its pages
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -88,7 +89,7 @@ class DirectPixels:
                  dtype: np.dtype, convert: Convert, bottom_up: bool) -> None:
         self.file, self.pages, self.width, self.height = file, pages, width, height
         self.bands, self.dtype, self.convert, self.bottom_up = bands, np.dtype(dtype), convert, bottom_up
-        row_bytes = width * bands * self.dtype.itemsize
+        self.row_bytes = row_bytes = width * bands * self.dtype.itemsize
         self.end = max(s.offset + (s.stop - s.first) * row_bytes for page in pages for s in page)
         self._arrays: list[list[np.ndarray]] | None = None
 
@@ -101,13 +102,23 @@ class DirectPixels:
 
     def window(self, channel: int, y0: int, y1: int, x0: int, x1: int, step: int = 1,
                xstep: int | None = None) -> np.ndarray:
-        page, band = divmod(channel, self.bands)
         rows = range(y0, y1, step)
         cols = slice(x0, x1, xstep or step)
         out = np.empty((len(rows), len(range(x0, x1, xstep or step))), np.float32)
         if not len(rows) or not out.shape[1]:
             return out
         self.file.check(self.end)  # a file cut short under the map would fault the process
+        # A few rows at a time, each batch's pages unmapped after it: what the process maps stays small even when
+        # a preview strides over the whole file.
+        for n in range(0, len(rows), BATCH_ROWS):
+            self._rows(channel, rows[n:n + BATCH_ROWS], cols, out[n:n + BATCH_ROWS])
+        self.file.check(self.end)  # rewritten while we copied: not this version's pixels
+        return out
+
+    def _rows(self, channel: int, rows: range, cols: slice, out: np.ndarray) -> None:
+        page, band = divmod(channel, self.bands)
+        step, y0 = rows.step, rows.start
+        span = [self.end, 0]  # the bytes of the file touched
         for strip, array in zip(self.pages[page], self._strips(page)):
             stored = (self.height - 1 - r for r in (rows[-1], rows[0])) if self.bottom_up else (rows[0], rows[-1])
             lo, hi = stored
@@ -119,14 +130,22 @@ class DirectPixels:
             if a >= b:
                 continue
             raw = array[a - strip.first:b - strip.first:step, cols, band]
+            span[0] = min(span[0], strip.offset + (a - strip.first) * self.row_bytes)
+            span[1] = max(span[1], strip.offset + (b - strip.first) * self.row_bytes)
             if self.bottom_up:  # stored row s is display row height-1-s: the first stored is the last shown
                 first_out = (self.height - 1 - (b - 1 - (b - 1 - a) % step) - y0) // step
                 self.convert(raw[::-1], out[first_out:first_out + raw.shape[0]])
             else:
                 first_out = (a - y0) // step
                 self.convert(raw, out[first_out:first_out + raw.shape[0]])
-        self.file.check(self.end)  # rewritten while we copied: not this version's pixels
-        return out
+        self._release(*span)
+
+    def _release(self, start: int, stop: int) -> None:
+        """Unmap the pages just read from this process (they stay in the page cache): the file-backed part of the
+        resident size stays what a request reads, not what all requests ever read (a whole image, over time)."""
+        start -= start % mmap.PAGESIZE
+        if stop > start:
+            self.file.map.madvise(mmap.MADV_DONTNEED, start, min(stop, len(self.file.map)) - start)
 
     def close(self) -> None:
         self._arrays = None

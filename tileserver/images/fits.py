@@ -289,6 +289,9 @@ def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threadi
     offset, random_access = None, True
     if isinstance(hdu, fits.CompImageHDU) and int(hdu.tile_shape[-2]) <= TALL_TILE:
         rows = _section_rows(hdu, len(axes), extra, lock)
+        # Each read costs astropy milliseconds of set-up, and shares one lock with the build: previews made of
+        # hundreds of single rows would wait for seconds. Built first, as a whole, with progress.
+        random_access = False
     elif isinstance(hdu, fits.CompImageHDU) or gzipped:
         rows = _memory_rows(hdu, nchannels, height, width, lock)
         random_access = False
