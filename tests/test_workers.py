@@ -227,8 +227,8 @@ def test_lru_of_two_images_under_rotation(live_server, make_fits, cache_dir):
     assert statuses and set(statuses) == {200}, sorted(set(statuses))
     assert srv.proc.poll() is None
     # Images are shown from previews while built in the background: let the builds in flight finish.
-    wait_for(lambda: not os.listdir(cache_dir / "tmp") and list((cache_dir / "entries").iterdir()), "the builds")
-    entries = list((cache_dir / "entries").iterdir())
+    entries = wait_for(lambda: not os.listdir(cache_dir / "tmp") and list((cache_dir / "entries").iterdir()),
+                       "the builds")
     assert len(entries) <= 2
     entry_bytes = max(du(e) for e in entries)
     # At any time: the bound, plus the builds in flight (2 workers x 3) that will publish and evict.
