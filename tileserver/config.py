@@ -83,7 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("host", str, "127.0.0.1", "Address to bind; 0.0.0.0 to listen on every interface.", "server"),
     _s("port", int, 8009, "TCP port to listen on.", "server", min=1, max=65535, short="-p"),
     _s("root_path", str, "", "URL prefix when served behind a reverse proxy at a sub-path, e.g. /vis.", "server"),
-    _s("access_log", bool, False, "Log every request.", "server"),
+    _s("access_log", bool, False, "Log every request: client, user, method, path, status, bytes, duration.", "server"),
+    _s("log_level", str, "info", "Least severe messages logged: debug, info, warning or error.", "server"),
+    _s("log_format", str, "text", "Log lines as text, or as JSON objects (json), one per line.", "server"),
     _s("reload", bool, False, "Restart the server when the code changes (development only).", "server"),
     _s("workers", int, 1, "Worker processes; more than 1 runs gunicorn with uvicorn workers.", "server",
        min=1, max=256, short="-w"),
@@ -195,6 +197,8 @@ class Settings:
     port: int = _default("port")
     root_path: str = _default("root_path")
     access_log: bool = _default("access_log")
+    log_level: str = _default("log_level")
+    log_format: str = _default("log_format")
     reload: bool = _default("reload")
     workers: int = _default("workers")
     graceful_timeout: float = _default("graceful_timeout")
@@ -373,6 +377,10 @@ def check(settings: Settings) -> Settings:
     if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
         raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
     _check_cluster(settings)
+    if settings.log_level not in ("debug", "info", "warning", "error"):
+        raise SettingError(f"setting log_level: {settings.log_level!r} is not one of debug, info, warning, error")
+    if settings.log_format not in ("text", "json"):
+        raise SettingError(f"setting log_format: {settings.log_format!r} is not one of text, json")
     if settings.proxy_secret_file:
         changes["proxy_secret_file"] = str(Path(settings.proxy_secret_file).expanduser().resolve())
         access.read_secret(changes["proxy_secret_file"])

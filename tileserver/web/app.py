@@ -21,6 +21,7 @@ from . import api, hips, iiif, overlays, samp, static, status, ws
 from .errors import HANDLERS
 from .files import DoorFiles
 from .middleware import security
+from .middleware.accesslog import AccessLog
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
 from .middleware.opencors import OpenCors
@@ -139,6 +140,7 @@ def middleware(settings: config.Settings, engine: Engine, monitor: Monitor) -> l
         Middleware(ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
                    public=engine.anyone_may_read if settings.access_file else None,
                    secret=access.read_secret(settings.proxy_secret_file)),
+        *([Middleware(AccessLog)] if settings.access_log else []),
         Middleware(PrefixedPaths), Middleware(CountRequests, monitor=monitor),
         # The standards' routes are open to every site (their clients live elsewhere); outside the API's CORS.
         Middleware(OpenCors, prefixes=("/iiif/", "/hips/"))]

@@ -26,6 +26,7 @@ from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
 
 from .. import access, config
+from . import logs
 
 KEEPALIVE = 5  # seconds an idle HTTP connection is kept: a viewer asks for tiles in bursts
 
@@ -74,15 +75,11 @@ def ws_max_size(max_message_bytes: int) -> int:
     return max_message_bytes + 1024
 
 
-def configure_logging() -> None:
-    """Send the `tileserver` logger (builds, evictions, errors) to stderr, once per process."""
-    log = logging.getLogger("tileserver")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+def configure_logging(settings: config.Settings | None = None) -> None:
+    """Our format and level for every logger of this process (gunicorn workers read them from the environment)."""
+    level = settings.log_level if settings else os.environ.get("TILESERVER_LOG_LEVEL", "info")
+    log_format = settings.log_format if settings else os.environ.get("TILESERVER_LOG_FORMAT", "text")
+    logs.configure(level, log_format)
 
 
 def prepare_cache(settings: config.Settings) -> None:
@@ -106,7 +103,7 @@ def run_uvicorn(settings: config.Settings) -> int:
 
     from .app import create_app
 
-    configure_logging()
+    configure_logging(settings)
     prepare_cache(settings)
     # uvicorn stops on SIGINT and SIGTERM only; SIGHUP would kill it by default. Re-read the rules instead (the
     # handler runs between two bytecodes of the main thread: it only swaps a reference).
@@ -116,7 +113,8 @@ def run_uvicorn(settings: config.Settings) -> int:
         host=settings.host,
         port=settings.port,
         root_path=settings.root_path,
-        access_log=settings.access_log,
+        access_log=False,  # the app's own (middleware/accesslog.py): the path as asked, the user, the duration
+        log_config=None,  # configure_logging did it
         timeout_graceful_shutdown=math.ceil(settings.graceful_timeout),
         timeout_keep_alive=KEEPALIVE,
         proxy_headers=False,  # X-Forwarded-* are applied by the app, which must see the proxy's own address
@@ -139,9 +137,10 @@ def gunicorn_options(settings: config.Settings) -> dict[str, Any]:
         "keepalive": KEEPALIVE,
         "max_requests": settings.max_requests,
         "max_requests_jitter": settings.max_requests_jitter,
-        "accesslog": "-" if settings.access_log else None,
+        "accesslog": None,  # the app's own (middleware/accesslog.py)
         "errorlog": "-",
-        "loglevel": "info",
+        "loglevel": settings.log_level,
+        "logger_class": "tileserver.web.logs.GunicornLogs",
         "proc_name": "tileserver",
         "raw_env": [f"{k}={v}" for k, v in config.to_environ(settings).items()],
         # In the master, before it forks the new workers, which inherit the rules it holds.
@@ -158,7 +157,7 @@ def run_gunicorn(settings: config.Settings) -> int:
 
     # Workers rebuild the same checked settings from the environment (see app.app_from_environment).
     os.environ.update(config.to_environ(settings))
-    configure_logging()  # the master logs too: reloads, their errors
+    configure_logging(settings)  # the master logs too: reloads, their errors
     prepare_cache(settings)
     options = gunicorn_options(settings)
 

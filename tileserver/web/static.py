@@ -50,7 +50,7 @@ def mounts(client_dir: Path, leaflet_dir: Path) -> tuple[str, list[Mount]]:
     client, leaflet = DoorFiles(client_dir), DoorFiles(leaflet_dir)
     versioned = Router([Mount("/client", app=client), Mount("/leaflet", app=leaflet)])
     return tag, [
-        Mount(f"/static/{tag}", app=CacheControl(versioned, IMMUTABLE)),
+        Mount("/static", routes=[Mount(f"/{tag}", app=CacheControl(versioned, IMMUTABLE))]),
         Mount("/client", app=CacheControl(client, REVALIDATE), name="client"),
         Mount("/leaflet", app=CacheControl(leaflet, REVALIDATE), name="leaflet"),
     ]
