@@ -28,7 +28,8 @@ from ..errors import SourceChanged
 Convert = Callable[[np.ndarray, np.ndarray], None]
 
 Identity = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
-BATCH_ROWS = 16  # rows read from the map between two releases of its pages
+BATCH_ROWS = 16  # rows of a strided read between two looks at what is mapped
+RELEASE_BYTES = 32 << 20  # bytes of the file mapped by reads (at most) before the process lets go of its pages
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -92,6 +93,7 @@ class DirectPixels:
         self.row_bytes = row_bytes = width * bands * self.dtype.itemsize
         self.end = max(s.offset + (s.stop - s.first) * row_bytes for page in pages for s in page)
         self._arrays: list[list[np.ndarray]] | None = None
+        self._mapped = 0  # bytes of the file mapped (at most) since the last release
 
     def _strips(self, page: int) -> list[np.ndarray]:
         if self._arrays is None:
@@ -108,17 +110,17 @@ class DirectPixels:
         if not len(rows) or not out.shape[1]:
             return out
         self.file.check(self.end)  # a file cut short under the map would fault the process
-        # A few rows at a time, each batch's pages unmapped after it: what the process maps stays small even when
-        # a preview strides over the whole file.
-        for n in range(0, len(rows), BATCH_ROWS):
-            self._rows(channel, rows[n:n + BATCH_ROWS], cols, out[n:n + BATCH_ROWS])
+        # A strided preview touches a page per row across the whole file: a few rows at a time, its pages unmapped
+        # after each batch. A tile touches a few pages per row: unmapped once some RELEASE_BYTES have piled up.
+        batch = BATCH_ROWS if step > 1 else len(rows)
+        for n in range(0, len(rows), batch):
+            self._rows(channel, rows[n:n + batch], cols, out[n:n + batch])
         self.file.check(self.end)  # rewritten while we copied: not this version's pixels
         return out
 
     def _rows(self, channel: int, rows: range, cols: slice, out: np.ndarray) -> None:
         page, band = divmod(channel, self.bands)
         step, y0 = rows.step, rows.start
-        span = [self.end, 0]  # the bytes of the file touched
         for strip, array in zip(self.pages[page], self._strips(page)):
             stored = (self.height - 1 - r for r in (rows[-1], rows[0])) if self.bottom_up else (rows[0], rows[-1])
             lo, hi = stored
@@ -130,19 +132,21 @@ class DirectPixels:
             if a >= b:
                 continue
             raw = array[a - strip.first:b - strip.first:step, cols, band]
-            span[0] = min(span[0], strip.offset + (a - strip.first) * self.row_bytes)
-            span[1] = max(span[1], strip.offset + (b - strip.first) * self.row_bytes)
+            wide = (cols.stop - cols.start) * self.bands * self.dtype.itemsize + mmap.PAGESIZE
+            self._mapped += raw.shape[0] * min(self.row_bytes, wide)
             if self.bottom_up:  # stored row s is display row height-1-s: the first stored is the last shown
                 first_out = (self.height - 1 - (b - 1 - (b - 1 - a) % step) - y0) // step
                 self.convert(raw[::-1], out[first_out:first_out + raw.shape[0]])
             else:
                 first_out = (a - y0) // step
                 self.convert(raw, out[first_out:first_out + raw.shape[0]])
-        self._release(*span)
+        if step > 1 or self._mapped > RELEASE_BYTES:  # a strided read maps much more than it reads (fault-around)
+            self._mapped = 0
+            self._release(0, self.end)
 
     def _release(self, start: int, stop: int) -> None:
-        """Unmap the pages just read from this process (they stay in the page cache): the file-backed part of the
-        resident size stays what a request reads, not what all requests ever read (a whole image, over time)."""
+        """Unmap the pages read from this process (they stay in the page cache): the file-backed part of the
+        resident size stays what a few requests read, not what all requests ever read (a whole image, over time)."""
         start -= start % mmap.PAGESIZE
         if stop > start:
             self.file.map.madvise(mmap.MADV_DONTNEED, start, min(stop, len(self.file.map)) - start)
