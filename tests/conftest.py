@@ -116,7 +116,8 @@ def settings_for(data_dir: Path, cache_dir: Path) -> Callable[..., config.Settin
     """Checked settings on the test's folders, with overrides: settings_for(tile_size=128)."""
 
     def make(**overrides: Any) -> config.Settings:
-        values = {"data_dir": str(data_dir), "cache_dir": str(cache_dir), **overrides}
+        # TestClient's requests name the host "testserver", which a loopback server would not answer otherwise.
+        values = {"data_dir": str(data_dir), "cache_dir": str(cache_dir), "allowed_hosts": "testserver", **overrides}
         return config.resolve(values, environ={}, config_file=Path(os.devnull))
 
     return make

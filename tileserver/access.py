@@ -63,6 +63,10 @@ class Rules:
             return True
         if user is None:
             return False
+        # A reader entry names a user, or a group with @: a user literally called "@team" (a proxy passes any
+        # name) is a user, never the group, and names that mean something else here match nothing.
+        if user.startswith("@") or user in (ANYONE, AUTHENTICATED):
+            return AUTHENTICATED in readers
         return (AUTHENTICATED in readers or user in readers
                 or any(user in self.groups.get(r[1:], ()) for r in readers if r.startswith("@")))
 

@@ -116,8 +116,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("template_dir", str, "", "Folder of the HTML templates (default: the shipped ones).", "paths"),
     _s("doc_dir", str, "", "Folder of the built HTML manual (default: doc/_build/html when present).", "paths"),
     _s("doc_path", str, "/manual", "URL path of the manual.", "paths"),
-    _s("max_region_tile_count", int, 1024, "Largest region snapshot, in full-resolution tiles covered.", "paths",
-       min=1, max=10**6),
+    _s("max_region_tile_count", int, 1024, "Largest region snapshot, in tile planes read: tiles covered (at the level "
+       "the binning reads) times the image's channels.", "paths", min=1, max=10**6),
+    _s("max_request_bytes", int, 512 * 2**20, "Memory one request may use, in bytes, estimated before the work (413 "
+       "beyond): the pixels a region reads, an image decoded whole to be built (PNG, JPEG, compressed TIFF, "
+       ".fits.gz), the pyramid of an image.", "paths", min=2**20, max=2**40),
     _s("max_image_pixels", int, 2**31, "Largest image accepted, in pixels per channel.", "paths",
        min=1, max=2**40),
     _s("max_profile_length", int, 100_000, "Longest line profile, in pixels along the line.", "paths",
@@ -161,6 +164,9 @@ SETTINGS: tuple[Setting, ...] = (
        "reads everything. See the manual for its format.", "access"),
     _s("user_header", str, "X-Remote-User", "Request header in which the reverse proxy names the authenticated user.",
        "access"),
+    _s("allowed_hosts", str, "", "Comma-separated host names (Host header) the server answers, '*' for any; empty: "
+       "only loopback names (localhost, 127.0.0.1, ::1) when bound to a loopback address, any otherwise. Guards a "
+       "quick look against DNS rebinding; behind a proxy on loopback, list the public name.", "access"),
     _s("trusted_proxies", str, "127.0.0.1, ::1", "Comma-separated addresses or networks (CIDR) of the reverse "
        "proxies whose X-Forwarded-For, X-Forwarded-Proto and user header are believed.", "access"),
     _s("proxy_secret_file", str, "", "File holding the secret the reverse proxy sends in X-Tileserver-Proxy-Secret; "
@@ -223,6 +229,7 @@ class Settings:
     doc_dir: str = _default("doc_dir")
     doc_path: str = _default("doc_path")
     max_region_tile_count: int = _default("max_region_tile_count")
+    max_request_bytes: int = _default("max_request_bytes")
     max_image_pixels: int = _default("max_image_pixels")
     max_profile_length: int = _default("max_profile_length")
     max_query_length: int = _default("max_query_length")
@@ -251,6 +258,7 @@ class Settings:
     # access
     access_file: str = _default("access_file")
     user_header: str = _default("user_header")
+    allowed_hosts: str = _default("allowed_hosts")
     trusted_proxies: str = _default("trusted_proxies")
     proxy_secret_file: str = _default("proxy_secret_file")
     # cluster

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import numpy as np
 from cachetools import LRUCache
 
-from . import __version__, access, datapath
+from . import __version__, access, cutout, datapath
 from .config import Settings
 from .display import encode, render, stats
 from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import Query, Render
-from .images import wcsheader
+from .images.base import UNPARSED
 from .lifecycle import BuildState, Image, Lifecycle
 from .store import pyramid
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
@@ -148,7 +148,8 @@ class Engine(Lifecycle):
             "color_saturation": s.color_saturation,
             "gamma": self.default_gamma(image),
             "quality": s.quality,
-            "header": meta["header"],
+            "header": {k: v for k, v in meta["header"].items() if k != UNPARSED},
+            "unparsed_cards": meta["header"].get(UNPARSED, []),  # cards kept as their raw text
             "images": chips,
             "extensions": meta["extensions"],
             "default_mix": render.mix_matrix(g.nchannels, None, default=meta["mix"]).T.round(6).tolist(),
@@ -253,48 +254,46 @@ class Engine(Lifecycle):
 
     # -- regions, values, profiles -------------------------------------------------------------------------------
 
-    def region(self, image: Image, query: Query) -> tuple[bytes, str]:
-        """A snapshot (or FITS cutout) of a region; returns the bytes and a file-name stem."""
+    def region_plan(self, image: Image, query: Query) -> cutout.Plan:
+        """Where a region is read from, checked against the image and the limits before any pixel is read."""
         g = image.geometry
         x1, y1, x2, y2 = query.region  # type: ignore[misc]
-        b = query.binning
         if x1 < 1 or y1 < 1 or x2 > g.width or y2 > g.height:
             raise InvalidParameter(f"RGN must lie inside the image (1,1:{g.width},{g.height})", "RGN")
-        # Read from the coarsest level that the binning allows (a power of two), then bin the rest exactly.
-        p = min(b & -b, 2 ** (g.levels - 1))
-        if query.output == "fits" and not image.level_final(g.levels - 1 - int(math.log2(p))):
-            p = 1  # a cutout is data: binned from the full resolution while the coarser levels are previews
-        k = b // p
-        z = g.levels - 1 - int(math.log2(p))
-        lw, lh = g.level_size(z)
-        lx0, ly0 = (x1 - 1) // p, (y1 - 1) // p
-        lx1, ly1 = min(lw, max(lx0 + k, x2 // p)), min(lh, max(ly0 + k, y2 // p))
-        out_w, out_h = max(1, (lx1 - lx0) // k), max(1, (ly1 - ly0) // k)
-        ts = g.tile_size
-        tiles = ((lx1 - 1) // ts - lx0 // ts + 1) * ((ly1 - 1) // ts - ly0 // ts + 1)
-        if tiles > self.settings.max_region_tile_count:
+        # A cutout is data: binned from final levels only, while the coarser ones are previews.
+        usable = image.level_final if query.output == "fits" else (lambda z: True)
+        p = cutout.plan(g, (x1, y1, x2, y2), query.binning, usable)
+        planes = p.tiles(g) * g.nchannels  # every channel is read: the cost follows the channels
+        if planes > self.settings.max_region_tile_count:
             raise TooLarge(
-                f"the region covers {tiles} tiles at BIN={b}, over the limit of {self.settings.max_region_tile_count};"
-                " use a larger BIN or a smaller region", "RGN")
-        if query.output in ("jpeg", "webp") and max(out_w, out_h) > encode.JPEG_MAX_SIDE:
+                f"the region covers {p.tiles(g)} tiles x {g.nchannels} channel(s) at BIN={query.binning}, over the "
+                f"limit of {self.settings.max_region_tile_count} tile planes; use a larger BIN or a smaller region",
+                "RGN")
+        self.check_budget(3 * 4 * p.pixels_read * g.nchannels, "RGN")  # read, binned and rendered copies
+        out_w, out_h = p.size
+        side = encode.JPEG_MAX_SIDE if query.output == "jpeg" else encode.MAX_SIDE[query.output]
+        if max(out_w, out_h) > side:
             raise TooLarge(f"the output would be {out_w} x {out_h} pixels, over the {query.output} limit", "RGN")
-        data = self._read(image, lambda: image.pyramid.region(z, lx0, ly0, lx1, ly1))
-        if k > 1:
-            data = pyramid.block_mean(data[:, : out_h * k, : out_w * k], k)
-        stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{b}"
+        return p
+
+    def check_budget(self, nbytes: int, param: str) -> None:
+        if nbytes > self.settings.max_request_bytes:
+            raise TooLarge(f"this request would need about {nbytes // 2**20} MB of memory, over the server's "
+                           f"per-request budget (max_request_bytes, {self.settings.max_request_bytes // 2**20} MB)",
+                           param)
+
+    def region(self, image: Image, query: Query) -> tuple[bytes, str]:
+        """A snapshot (or FITS cutout) of a region; returns the bytes and a file-name stem."""
+        p = self.region_plan(image, query)
+        data = self._read(image, lambda: image.pyramid.region(p.z, *p.box))
+        if p.block != (1, 1):
+            data = cutout.block_mean(data, *p.block)
+        x1, y1, x2, y2 = query.region  # type: ignore[misc]
+        stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{query.binning}"
         if query.output == "fits":
-            header = self._cutout_header(image, x1 - 1, (y1 - 1) + out_h * b, b)
-            return encode.fits_bytes(data, header), stem
+            return encode.fits_bytes(data, cutout.header(image.meta["header"], image.geometry.height, p)), stem
         pixels = self.render_pixels(image, data, query.render)
         return encode.image(pixels, query.output, self._quality(query.render)), stem
-
-    def _cutout_header(self, image: Image, x_off: int, y_bottom: int, b: int) -> dict[str, Any]:
-        """Header of a cutout starting x_off pixels from the left and (height - y_bottom) rows from the bottom,
-        binned b x b."""
-        header = wcsheader.cutout(image.meta["header"], (x_off, image.geometry.height - y_bottom), b)
-        out = {k: v for k, v in header.items() if not k.startswith("NAXIS")}
-        out["ORIGIN"] = "tileserver cutout"
-        return out
 
     def value(self, image: Image, query: Query) -> dict[str, Any]:
         g = image.geometry

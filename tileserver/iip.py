@@ -106,11 +106,18 @@ def _match(pattern: re.Pattern[str], text: str, name: str, form: str) -> tuple[s
     return m.groups()
 
 
-def _finite(values: Sequence[str], name: str) -> tuple[float, ...]:
+def _finite(values: Sequence[str], name: str, bound: float = math.inf) -> tuple[float, ...]:
     out = tuple(float(v) for v in values)
     if not all(math.isfinite(v) for v in out):
         raise InvalidParameter(f"{name} values must be finite numbers", name)
+    if any(abs(v) > bound for v in out):
+        raise InvalidParameter(f"{name} weights must lie between {-bound:g} and {bound:g}", name)
     return out
+
+
+# Colour weights beyond this would overflow the float32 mix (1e300 is inf there, and inf x 0 is NaN): no colour
+# needs more than a thousandfold gain.
+MAX_WEIGHT = 1000.0
 
 
 def split_fif(fif: str) -> tuple[str, str | None]:
@@ -229,7 +236,7 @@ def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
     mix: list[tuple[int, float, float, float]] = []
     for text in params.get("MIX", []):
         channel, *weights = _match(_RE_MIX, text, "MIX", "channel:r,g,b")
-        r, g, b = _finite(weights, "MIX")
+        r, g, b = _finite(weights, "MIX", MAX_WEIGHT)
         mix.append((int(channel), r, g, b))
     for c in [m[0] for m in minmax] + [m[0] for m in mix]:
         if c < 1:
@@ -259,7 +266,7 @@ def _twist(text: str | None) -> tuple[tuple[float, ...], ...]:
     if len(rows) != 3 or len(text) > 65536:
         raise InvalidParameter("CTW must be three ';'-separated rows of comma-separated weights", "CTW")
     try:
-        out = tuple(_finite(row.split(","), "CTW") for row in rows)
+        out = tuple(_finite(row.split(","), "CTW", MAX_WEIGHT) for row in rows)
     except ValueError:
         raise InvalidParameter("CTW weights must be numbers", "CTW") from None
     if len({len(r) for r in out}) != 1:

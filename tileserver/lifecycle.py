@@ -24,7 +24,7 @@ from typing import Any
 
 from . import datapath
 from .display import stats
-from .errors import Overloaded, SourceChanged, TileServerError
+from .errors import Overloaded, SourceChanged, TileServerError, TooLarge
 from .iip import Query
 from .images import ImageSource, open_image
 from .images.direct import SourceFile, identity
@@ -226,8 +226,15 @@ class Lifecycle:
 
     def _read_source(self, pinned: Path, query: Query) -> ImageSource:
         with datapath.sealed(pinned):  # headers are user content: they open nothing but their own file
-            return open_image(pinned, query.selector, self.settings.max_image_pixels,
-                              self.settings.max_fits_header_bytes)
+            source = open_image(pinned, query.selector, self.settings.max_image_pixels,
+                                self.settings.max_fits_header_bytes, self.settings.max_request_bytes)
+        try:
+            check_pyramid(pyramid.Geometry(source.width, source.height, source.nchannels, self.settings.tile_size),
+                          self.settings.max_image_pixels)
+        except TooLarge:
+            source.close()
+            raise
+        return source
 
     def _image(self, key: str, query: Query, levels: Levels, manifest: dict[str, Any], final: frozenset[int],
                source: ImageSource | None) -> Image:
@@ -349,3 +356,14 @@ class Lifecycle:
 
     def _display_name(self, query: Query) -> str:
         return query.fif + (f"[{query.selector}]" if query.selector else "")
+
+
+def check_pyramid(g: pyramid.Geometry, max_image_pixels: int) -> None:
+    """Refuse an image whose pyramid would hold more tiles than a square image of max_image_pixels: a 2 x
+    20,000,000 strip passes the pixel limit but makes 150,000 tiles of 2 x 256 pixels, each a file offset, a
+    checksum and a request away."""
+    tiles = sum(g.grid(z)[0] * g.grid(z)[1] for z in range(g.levels))
+    allowed = max(16, 2 * max_image_pixels // g.tile_size**2)
+    if tiles > allowed:
+        raise TooLarge(f"the image ({g.width} x {g.height}) would make {tiles} tiles, over the {allowed} of an "
+                       "image of the server's pixel limit; it is too thin for a tiled viewer")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,8 @@ import simplejpeg
 
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "fits": "application/fits"}
 JPEG_MAX_SIDE = 65_500
+# Longest side each format can hold (WebP: 14 bits; PNG: 2^31 - 1, bounded long before by the region limits).
+MAX_SIDE = {"jpeg": JPEG_MAX_SIDE, "webp": 16_383, "png": 2**31 - 1, "fits": 2**31 - 1}
 
 
 def jpeg(pixels: np.ndarray, quality: int) -> bytes:
@@ -41,13 +44,17 @@ def fits_bytes(data: np.ndarray, header: dict[str, Any]) -> bytes:
     from astropy.io import fits
 
     hdu = fits.PrimaryHDU(np.ascontiguousarray(data[:, ::-1, :] if data.shape[0] > 1 else data[0, ::-1, :]))
-    for key, value in header.items():
-        if key in hdu.header or len(key) > 8:
-            continue
-        try:
-            hdu.header[key] = value
-        except (ValueError, TypeError):
-            continue
-    buf = io.BytesIO()
-    hdu.writeto(buf)
+    with warnings.catch_warnings():
+        # A card copied from a sloppy source header (kept as text) may not be a valid card: it is left out.
+        warnings.simplefilter("ignore")
+        for key, value in header.items():
+            if key in hdu.header or len(key) > 8:
+                continue
+            try:
+                hdu.header[key] = value
+                hdu.header.cards[key].verify("exception")
+            except Exception:  # noqa: BLE001 - astropy's card errors: VerifyError, ValueError, TypeError...
+                hdu.header.remove(key, ignore_missing=True)
+        buf = io.BytesIO()
+        hdu.writeto(buf, output_verify="silentfix")
     return buf.getvalue()

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UnsupportedImage
+from ..errors import TooLarge, UnsupportedImage
 from .base import Chip, ImageSource
 
-__all__ = ["Chip", "ImageSource", "open_image", "sniff"]
+__all__ = ["Chip", "ImageSource", "open_image", "over_budget", "sniff"]
+
+
+def over_budget(nbytes: int, max_bytes: int) -> TooLarge:
+    return TooLarge(f"decoding this image would take about {nbytes // 2**20} MB of memory, over the server's "
+                    f"per-request budget (max_request_bytes, {max_bytes // 2**20} MB)")
 
 
 def sniff(path: Path) -> str | None:
@@ -28,9 +33,10 @@ def sniff(path: Path) -> str | None:
 
 
 def open_image(path: Path, selector: str | None = None, max_pixels: int = 2**31,
-               max_header_bytes: int = 8 << 20) -> ImageSource:
+               max_header_bytes: int = 8 << 20, max_bytes: int = 2**62) -> ImageSource:
     """Open an image for reading (headers only: no pixel is read yet). `selector` picks a FITS extension (index or
-    EXTNAME[,EXTVER]) or a TIFF page; images over max_pixels pixels per channel are refused (TooLarge)."""
+    EXTNAME[,EXTVER]) or a TIFF page; images over max_pixels pixels per channel are refused (TooLarge), and so are
+    those a reader would have to decode whole into more than max_bytes of memory (a PNG, a .fits.gz...)."""
     try:
         st = os.stat(path)
     except OSError:
@@ -39,11 +45,11 @@ def open_image(path: Path, selector: str | None = None, max_pixels: int = 2**31,
     if kind == "fits":
         from .fits import open_fits
 
-        source = open_fits(path, selector, max_pixels, max_header_bytes)
+        source = open_fits(path, selector, max_pixels, max_header_bytes, max_bytes)
     elif kind == "raster":
         from .raster import open_raster
 
-        source = open_raster(path, selector, max_pixels)
+        source = open_raster(path, selector, max_pixels, max_bytes)
     else:
         raise UnsupportedImage("the file is not an image the server can read (FITS, TIFF, PNG or JPEG)")
     source.origin = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}

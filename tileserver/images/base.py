@@ -60,11 +60,24 @@ class ImageSource:
         return self.width * self.height
 
 
+UNPARSED = "_unparsed_cards"  # not a FITS keyword (too long): the keys of cards kept as raw text, for INFO
+
+
 def header_to_dict(cards: Any) -> dict[str, Any]:
-    """FITS cards as a JSON-able dict: COMMENT/HISTORY dropped, non-finite floats as text."""
+    """FITS cards as a JSON-able dict: COMMENT/HISTORY dropped, non-finite floats as text. A card astropy cannot
+    parse (archives hold many: a bad number, an unclosed quote, a stray byte) is kept as its raw text, as ds9 shows
+    it, and its key listed under UNPARSED: one bad card does not make the image unreadable."""
     out: dict[str, Any] = {}
-    for key, value in cards.items():
-        if not key or key in ("COMMENT", "HISTORY"):
+    unparsed: list[str] = []
+    for card in getattr(cards, "cards", ()):
+        try:
+            key, value = card.keyword, card.value
+        except Exception:  # noqa: BLE001 - astropy's errors for a malformed card are many and undocumented
+            raw = _raw(card)
+            key, value = raw[:8].strip(), raw[10:].strip() if raw[8:10] == "= " else raw[8:].strip()
+            if key:
+                unparsed.append(key)
+        if not key or key in ("COMMENT", "HISTORY", "CONTINUE"):
             continue
         if isinstance(value, (bool, int, str)):
             out[key] = value
@@ -72,4 +85,15 @@ def header_to_dict(cards: Any) -> dict[str, Any]:
             out[key] = value if math.isfinite(value) else str(value)
         else:
             out[key] = str(value)
+        if isinstance(out[key], str) and not out[key].isprintable():
+            out[key] = "".join(c if c.isprintable() else "?" for c in out[key])
+    if unparsed:
+        out[UNPARSED] = unparsed
     return out
+
+
+def _raw(card: Any) -> str:
+    try:
+        return str(card.image)
+    except Exception:  # noqa: BLE001
+        return ""

@@ -33,6 +33,7 @@ from .mosaic import Placement
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 MAX_CHANNELS = 4096
+MAX_HDUS = 1000  # astropy parses every header at open; real files have at most a few hundred HDUs
 CHUNK_BYTES = 8 << 20  # raw bytes read and converted at a time from an uncompressed file
 TALL_TILE = 1024  # compressed tiles taller than this are decompressed whole once, not again for every band
 # Header cards that describe a single HDU's storage, not the image a viewer shows.
@@ -147,7 +148,8 @@ def channel_names(header: fits.Header, extra: list[tuple[int, int]]) -> list[str
 # -- opening ------------------------------------------------------------------------------------------------------
 
 
-def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_bytes: int = 8 << 20) -> ImageSource:
+def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_bytes: int = 8 << 20,
+              max_bytes: int = 2**62) -> ImageSource:
     check_header_sizes(path, max_header_bytes)
     try:
         with _quiet():
@@ -163,7 +165,7 @@ def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_byte
         lock = threading.Lock()  # astropy reads of one file share its handle
 
         def plane(index: int) -> Plane:
-            return _plane(hdul, index, fd, gzipped, lock, max_pixels)
+            return _plane(hdul, index, fd, gzipped, lock, max_pixels, max_bytes)
 
         source = _mosaic(hdul, plane, max_pixels) if not selector else None
         if source is None:
@@ -206,7 +208,7 @@ def _walk_headers(path: Path, max_bytes: int) -> None:
         gzipped = f.read(2) == b"\x1f\x8b"
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
         start = b"SIMPLE  ="
-        while True:
+        for _ in range(MAX_HDUS + 1):
             size, cards = 0, {}
             while "END" not in cards:
                 block = f.read(2880)
@@ -230,6 +232,7 @@ def _walk_headers(path: Path, max_bytes: int) -> None:
             data = abs(cards.get("BITPIX", 8)) // 8 * cards.get("GCOUNT", 1) * (cards.get("PCOUNT", 0) + pixels)
             f.seek(-(-data // 2880) * 2880, os.SEEK_CUR)
             start = b"XTENSION="
+        raise TooLarge(f"the file has more than {MAX_HDUS} HDUs, the server's limit")
 
 
 def _short(e: Exception) -> str:
@@ -264,7 +267,8 @@ def _find_selected(hdul: fits.HDUList, selector: str) -> int:
     raise InvalidParameter(f"the file has no extension named [{selector}]")
 
 
-def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threading.Lock, max_pixels: int) -> Plane:
+def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threading.Lock, max_pixels: int,
+           max_bytes: int = 2**62) -> Plane:
     """Check an image HDU's sizes against the limits and the file, then set up the reading of its rows."""
     hdu = hdul[index]
     header = hdu.header
@@ -293,10 +297,16 @@ def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threadi
         # hundreds of single rows would wait for seconds. Built first, as a whole, with progress.
         random_access = False
     elif isinstance(hdu, fits.CompImageHDU) or gzipped:
+        # Decompressed whole (a gzip stream has no random access): the budget is checked on what that will hold.
+        need = nchannels * height * width * (dtype.itemsize + 4)
+        if need > max_bytes:
+            from . import over_budget
+
+            raise over_budget(need, max_bytes)
         rows = _memory_rows(hdu, nchannels, height, width, lock)
         random_access = False
     else:
-        offset = hdul.fileinfo(index)["datLoc"]
+        offset = _data_offset(hdul, index)
         if offset + dtype.itemsize * width * height * nchannels > os.fstat(fd).st_size:
             raise UnsupportedImage("the FITS file is truncated: its data are shorter than its header says")
         rows = _pread_rows(fd, offset, dtype, width, height)
@@ -312,6 +322,19 @@ def _direct(path: Path, plane: Plane) -> DirectPixels:
     pages = [[Strip(0, plane.height, plane.data_offset + c * size)] for c in range(plane.nchannels)]
     return DirectPixels(SourceFile(path), pages, plane.width, plane.height, 1, plane.dtype,
                         lambda raw, out: _to_float(raw, out, plane), bottom_up=True)
+
+
+def _data_offset(hdul: fits.HDUList, index: int) -> int:
+    """Where an HDU's data start in the file. fileinfo() verifies the header first and refuses a card it cannot
+    parse; the offset astropy found while reading the header does not depend on that card."""
+    try:
+        with _quiet():
+            return int(hdul.fileinfo(index)["datLoc"])
+    except Exception:  # noqa: BLE001 - VerifyError and kin, for a header that is sloppy but readable
+        offset = getattr(hdul[index], "_data_offset", None)
+        if not isinstance(offset, int):
+            raise UnsupportedImage("the FITS header cannot be read") from None
+        return offset
 
 
 def _pread_rows(fd: int, offset: int, dtype: np.dtype, width: int, height: int) -> RawRows:

@@ -39,13 +39,14 @@ BITS = {"I": 32, "F": 32, **{m: 16 for m in SIXTEEN}}
 STORED = {"L": ("L", "u1"), "LA": ("LA", "u1"), "RGB": ("RGB", "u1"), "RGBA": ("RGBA", "u1"),
           "I;16": ("I;16", "<u2"), "I;16B": ("I;16B", ">u2")}
 ORIENTATION = 0x0112
+MAX_PAGES = 4096  # pages become channels: as many as a FITS cube may have
 
 _LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is process-wide
 
 Runs = list[tuple[int, int, int]]  # (first row, stop row, file offset) of rows stored one after the other
 
 
-def open_raster(path: Path, selector: str | None, max_pixels: int) -> ImageSource:
+def open_raster(path: Path, selector: str | None, max_pixels: int, max_bytes: int = 2**62) -> ImageSource:
     try:
         with _LIMIT:
             # Pillow refuses images over twice its limit and warns over it: we refuse over it, with our message.
@@ -64,10 +65,16 @@ def open_raster(path: Path, selector: str | None, max_pixels: int) -> ImageSourc
         if width * height > max_pixels:
             raise TooLarge(f"the image has {width} x {height} pixels, over the server's limit of {max_pixels}")
         pages = _pages(image, selector)
+        _check_pages(image, pages, max_pixels)
         stored = [_stored_runs(image, page) for page in pages]
         runs = [r for r in stored if r is not None]
         if len(runs) == len(stored):
             return _stored_source(path, image, pages, runs)
+        need = _decoded_bytes(image, pages)
+        if need > max_bytes:
+            from . import over_budget
+
+            raise over_budget(need, max_bytes)
         frames = [_decode(image, page, len(pages) > 1) for page in pages]
     except (TooLarge, InvalidParameter, UnsupportedImage):
         image.close()
@@ -81,10 +88,31 @@ def open_raster(path: Path, selector: str | None, max_pixels: int) -> ImageSourc
     return source
 
 
+def _check_pages(image: Image.Image, pages: list[int], max_pixels: int) -> None:
+    """The limits on the pages that will really be decoded (a selected page is not page 0), before decoding."""
+    for page in pages:
+        image.seek(page)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise TooLarge(f"page {page} has {width} x {height} pixels, over the server's limit of {max_pixels}")
+    image.seek(pages[0])
+
+
+def _decoded_bytes(image: Image.Image, pages: list[int]) -> int:
+    """Memory Pillow will hold for the pages decoded whole: the decoded page and its conversion."""
+    width, height = image.size
+    mode = image.mode
+    bands = len(BANDS.get(CONVERT.get(mode, mode), ("r", "g", "b", "a")))
+    sample = 4 if mode in ("I", "F") else 2 if mode in SIXTEEN else 1
+    return len(pages) * width * height * bands * sample * 2
+
+
 def _pages(image: Image.Image, selector: str | None) -> list[int]:
     """The pages to show: the selected one, or every page of the first page's size and mode (a TIFF's reduced
-    resolutions and thumbnails are left out)."""
+    resolutions and thumbnails are left out); more pages than MAX_PAGES are refused before they are walked."""
     count = getattr(image, "n_frames", 1)
+    if count > MAX_PAGES and selector is None:
+        raise TooLarge(f"the image has {count} pages, over the limit of {MAX_PAGES} channels")
     if selector is not None:
         if not selector.isdigit() or int(selector) >= count:
             raise InvalidParameter(f"the image has no page [{selector}] (it has pages 0 to {count - 1})")

@@ -3,13 +3,15 @@
 The builder rewrites `<cache_dir>/progress/<key>.json` atomically (write + rename) at most every `min_interval`
 seconds, and at each change of stage; any process reads it. Files are keyed by the cache key, so a rebuilt file
 (new size or mtime) has a board entry of its own. A finished build removes its file; a failed one leaves it until
-the next build of that key or `clean`.
+the next build of that key or `clean`, and a reader that finds the record of a builder that is no longer running on
+this machine (killed, crashed) drops it: "building" is said only while someone builds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -40,7 +42,7 @@ class ProgressBoard:
             self.remove(key)
             return
         record = {"key": key, "image": image, "stage": stage, "fraction": round(float(fraction), 4),
-                  "pid": os.getpid(), "time": time.time()}
+                  "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
         tmp = self.folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)  # the cache folder may have been removed while serving
@@ -55,7 +57,12 @@ class ProgressBoard:
             record = json.loads(self._path(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return record if isinstance(record, dict) and isinstance(record.get("fraction"), (int, float)) else None
+        if not isinstance(record, dict) or not isinstance(record.get("fraction"), (int, float)):
+            return None
+        if record.get("host", socket.gethostname()) == socket.gethostname() and not _alive(record.get("pid")):
+            self.remove(key)  # its builder died: the build is not going on
+            return None
+        return record
 
     def remove(self, key: str) -> None:
         with self._lock:
@@ -79,3 +86,15 @@ class ProgressBoard:
                     path.unlink()
             except OSError:
                 pass
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from ..store.tilecache import CachedTile, TileKey
 IMMUTABLE = b"public, max-age=31536000, immutable"  # the URL names the image's cache tag (V=): its bytes never change
 REVALIDATE = b"public, max-age=60, must-revalidate"
 PREVIEW = b"no-store"  # a level still being built: no cache (browser, proxy) may keep what will change
+INLINE_CHANNELS = 4  # tiles of images with at most this many channels render on the event loop (~0.3 ms each)
 KEY_TTL = 1.0  # seconds an image path -> cache key resolution is trusted before the file is stat'ed again
 MAX_PATHS = 10_000  # image paths whose cache key is remembered, per worker
 
@@ -135,15 +137,18 @@ class Api:
         engine = self.engine
         kind = query.kind
         if kind == "tile":
-            return self._tile(request, raw, query, image)
+            return await self._tile(request, raw, query, image)
+        # Off the event loop, whatever the image: on a cube of hundreds of channels, a value reads hundreds of
+        # tiles and an INFO serialises hundreds of histograms; /healthz and the tiles of others must not wait.
         if kind == "info":
-            return JSONResponse(engine.info(image), headers={"Cache-Control": "no-cache"})
+            return JSONResponse(await run_in_threadpool(engine.info, image), headers={"Cache-Control": "no-cache"})
         if kind == "obj":
             return PlainTextResponse(engine.iip_header(image))
         if kind == "value":
-            return JSONResponse(engine.value(image, query))
+            return JSONResponse(await run_in_threadpool(engine.value, image, query))
         if kind == "profile":
             return JSONResponse(await run_in_threadpool(engine.profile, image, query))
+        engine.region_plan(image, query)  # a region outside the image or over a limit is refused before any 304
         etag = engine.etag(image, query)
         cache_control = (REVALIDATE if image.final else PREVIEW).decode()
         if none_match(request.scope, etag.encode()):
@@ -151,12 +156,13 @@ class Api:
         data, stem = await run_in_threadpool(engine.region, image, query)
         ext = "jpg" if query.output == "jpeg" else query.output
         return Response(data, media_type=encode.MEDIA_TYPES[query.output], headers={
-            "Content-Disposition": f'inline; filename="{stem}.{ext}"',
+            "Content-Disposition": content_disposition(f"{stem}.{ext}"),
             "Cache-Control": cache_control,
             "ETag": etag,
         })
 
-    def _tile(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> TileResponse:
+    async def _tile(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> TileResponse:
+        image.geometry.tile_box(*query.tile)  # type: ignore[misc]  # no such tile: 404, even to If-None-Match: *
         z = query.tile[0]  # type: ignore[index]
         final = image.level_final(z)
         # The level's state is part of the tile's identity: a preview never answers for the final tile, and is
@@ -173,7 +179,11 @@ class Api:
             etag = self.engine.etag(image, query).encode()
             if none_match(request.scope, etag):
                 return TileResponse(CachedTile(etag, b""), cache_control)  # no need to render what the client has
-            tile = CachedTile(etag, self.engine.tile(image, query))
+            if image.geometry.nchannels <= INLINE_CHANNELS:
+                data = self.engine.tile(image, query)
+            else:  # a cube's tile reads and mixes every channel: a thread's work
+                data = await run_in_threadpool(self.engine.tile, image, query)
+            tile = CachedTile(etag, data)
             if not final:
                 return TileResponse(tile, cache_control)
             self.tiles.put(key, tile)
@@ -203,6 +213,13 @@ async def send_tile(scope: Scope, send: Send, tile: CachedTile, cache_control: b
         (b"content-type", b"image/jpeg"), (b"content-length", b"%d" % len(tile.data)),
         (b"etag", tile.etag), (b"cache-control", cache_control)]})
     await send({"type": "http.response.body", "body": tile.data})
+
+
+def content_disposition(name: str) -> str:
+    """An inline Content-Disposition for any file name (RFC 6266): an ASCII fallback without quotes or controls,
+    and the name itself in UTF-8 as filename*. A header must be Latin-1, and a " would end the name early."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f'inline; filename="{fallback}"; filename*=UTF-8\'\'{quote(name, safe="")}'
 
 
 def none_match(scope: Scope, etag: bytes) -> bool:

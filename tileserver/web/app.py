@@ -24,6 +24,7 @@ from .middleware import security
 from .middleware.accesslog import AccessLog
 from .middleware.counting import CountRequests
 from .middleware.headerlimit import HeaderLimit
+from .middleware.hosts import AllowedHosts
 from .middleware.opencors import OpenCors
 from .middleware.prefix import PrefixedPaths
 from .middleware.proxy import ProxyMiddleware
@@ -137,6 +138,7 @@ def middleware(settings: config.Settings, engine: Engine, monitor: Monitor) -> l
         Middleware(security.SecurityHeaders, policies={settings.doc_path: security.MANUAL_POLICY,
                                                        "/aladin": security.ALADIN_POLICY}),
         Middleware(HeaderLimit, max_bytes=settings.max_request_header_bytes),
+        Middleware(AllowedHosts, allowed=settings.allowed_hosts, bind_host=settings.host),
         Middleware(ProxyMiddleware, trusted_proxies=settings.trusted_proxies, user_header=settings.user_header,
                    public=engine.anyone_may_read if settings.access_file else None,
                    secret=access.read_secret(settings.proxy_secret_file)),
@@ -160,6 +162,6 @@ def request_once(settings: config.Settings, path: str) -> tuple[int, str, bytes]
     """One GET answered in-process, for `tileserver --get PATH`: status, content type and body."""
     from starlette.testclient import TestClient
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:  # a loopback name
         response = client.get(path)
     return response.status_code, response.headers.get("content-type", ""), response.content

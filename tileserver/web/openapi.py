@@ -187,6 +187,52 @@ def hips_paths() -> dict[str, Any]:
     }
 
 
+def _op(op_id: str, summary: str, params: list[dict[str, Any]], content: str, *codes: int,
+        body: str | None = None) -> dict[str, Any]:
+    """One operation; `body` names the media type of a request body (a file the user picked), as free text."""
+    out: dict[str, Any] = {"summary": summary, "operationId": op_id, "parameters": params, "responses": {
+        "200": {"description": "OK", "content": {content: {"schema": {"type": "object" if "json" in content
+                                                                     else "string"}}}}, **_errors(*codes)}}
+    if body:
+        out["requestBody"] = {"required": True, "content": {body: {"schema": {"type": "string", "maxLength": 65536}}}}
+    return out
+
+
+def viewer_paths() -> dict[str, Any]:
+    """The routes of the viewer around the API: listings, progress, the extra folder and its parsers, the
+    admin pages. Described so that the fuzz tests reach them, POST bodies included."""
+    path = _param("path", "A path relative to the folder.", {"type": "string", "maxLength": 1024})
+    fif = _param("FIF", "Image path relative to the data folder.", {"type": "string", "maxLength": 1024},
+                 required=True)
+    return {
+        "/": {"get": _op("viewer", "The viewer page", [_param("image", "The image to show (FIF value).",
+                                                               {"type": "string", "maxLength": 1024})],
+                         "text/html")},
+        "/list": {"get": _op("list", "Folders and images of a data sub-folder", [path], "application/json",
+                             403, 404)},
+        "/progress": {"get": _op("progress", "Build progress of an image", [fif], "application/json",
+                                 403, 404, 422)},
+        "/extra/list": {"get": _op("extraList", "Catalogs and region files of the extra folder", [],
+                                   "application/json")},
+        "/extra/file": {"get": _op("extraFile", "One file of the extra folder", [path], "text/plain",
+                                   403, 404, 413)},
+        "/extra/regions": {
+            "get": _op("regionsFile", "A ds9 region file of the extra folder, as GeoJSON", [path],
+                       "application/json", 403, 404, 413, 422),
+            "post": _op("regionsPost", "A ds9 region file (the body), as GeoJSON", [], "application/json",
+                        413, 422, body="text/plain")},
+        "/extra/votable": {
+            "get": _op("votableFile", "A VOTable of the extra folder, as rows", [path], "application/json",
+                       403, 404, 413, 422),
+            "post": _op("votablePost", "A VOTable (the body), as rows", [], "application/json", 413, 422,
+                        body="application/x-votable+xml")},
+        "/status.json": {"get": _op("statusJson", "Workers, caches and builds (admin clients only)", [],
+                                    "application/json", 403)},
+        "/metrics": {"get": _op("metrics", "Prometheus metrics (admin clients only)", [], "text/plain", 403)},
+        "/status": {"get": _op("status", "The status page (admin clients only)", [], "text/html", 403)},
+    }
+
+
 def document(settings: Settings) -> dict[str, Any]:
     image_types = {t: {"schema": {"type": "string", "format": "binary"}}
                    for t in ("image/jpeg", "image/png", "image/webp", "application/fits")}
@@ -218,6 +264,7 @@ def document(settings: Settings) -> dict[str, Any]:
             **hips_paths(),
             **iiif_paths(),
             **samp_paths(),
+            **viewer_paths(),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["detail"],

@@ -48,6 +48,7 @@ TOO_BIG = 1009
 UNSUPPORTED = 1003
 TRY_LATER = 1013
 NORMAL = 1000
+INTERNAL = 1011
 
 
 def origin_allowed(headers: Headers, allowed: frozenset[str]) -> bool:
@@ -280,6 +281,7 @@ class LiveHub:
                         pass  # the client went away in the middle of a send
                     except Exception:
                         log.exception("websocket connection failed")
+                        conn.stop(INTERNAL, "internal server error")  # a close frame, not a dropped connection
                     group.cancel_scope.cancel()  # one loop ending (or a stop) ends the connection
 
                 for loop in (partial(self.read_loop, conn), conn.write_loop, conn.heartbeat_loop, conn.stopped.wait):
@@ -313,7 +315,7 @@ class LiveHub:
     def handle(self, conn: Connection, text: str) -> None:
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays exhaust the parser's stack: not a message either
             message = None
         if not isinstance(message, dict):
             conn.send({"type": "error", "image": None, "message": "messages must be JSON objects",

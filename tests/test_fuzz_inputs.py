@@ -1,0 +1,160 @@
+"""Fuzzing of the inputs that are not query strings: a mutational fuzzer over files (FITS, TIFF, PNG, VOTable, ds9:
+truncations, bit flips, header edits) and Hypothesis over websocket messages. No input may get a 5xx, a traceback
+or a server path; the server goes on answering.
+
+CI runs a bounded number of cases (well under two minutes); TILESERVER_FUZZ=long runs ten times more, and
+benchmarks/fuzz.py runs the same mutations for as long as asked against a real multi-worker server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from conftest import sky
+
+LONG = os.environ.get("TILESERVER_FUZZ") == "long"
+CASES = 300 if LONG else 24  # mutants per format
+
+
+def seed_files() -> dict[str, bytes]:
+    """One small valid file per format, the seeds of the mutations."""
+    out: dict[str, bytes] = {}
+    buf = io.BytesIO()
+    hdu = fits.PrimaryHDU(sky(40, 30))
+    hdu.header.update({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 20.0, "CRPIX2": 15.0,
+                       "CRVAL1": 150.0, "CRVAL2": 2.0, "CDELT1": -1e-4, "CDELT2": 1e-4, "OBJECT": "seed"})
+    fits.HDUList([hdu, fits.ImageHDU(sky(20, 10, seed=2), name="SCI")]).writeto(buf)
+    out["fits"] = buf.getvalue()
+    for fmt, ext in (("TIFF", "tif"), ("PNG", "png")):
+        buf = io.BytesIO()
+        Image.fromarray((np.arange(40 * 30 * 3) % 251).astype(np.uint8).reshape(30, 40, 3)).save(buf, fmt)
+        out[ext] = buf.getvalue()
+    out["vot"] = (b'<?xml version="1.0"?><VOTABLE version="1.4"><RESOURCE><TABLE name="t">'
+                  b'<FIELD name="ra" datatype="double" unit="deg"/><FIELD name="name" datatype="char" arraysize="*"/>'
+                  b"<DATA><TABLEDATA><TR><TD>150.1</TD><TD>a</TD></TR><TR><TD>150.2</TD><TD>b</TD></TR>"
+                  b"</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>")
+    out["reg"] = (b"# Region file format: DS9 version 4.1\nglobal color=green\nfk5\ncircle(150.0,2.0,10\") "
+                  b"# text={A}\nimage\nbox(10,10,4,2,30)\npolygon(1,1,5,1,3,4)\n")
+    return out
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    """One mutation: a truncation, bit flips, a byte run overwritten, a header number edited, or a splice."""
+    kind = rng.choice(["truncate", "flip", "overwrite", "number", "splice", "zero"])
+    buf = bytearray(data)
+    if kind == "truncate":
+        return bytes(buf[: rng.randrange(len(buf))])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 16)):
+            i = rng.randrange(len(buf))
+            buf[i] ^= 1 << rng.randrange(8)
+    elif kind == "overwrite":
+        i = rng.randrange(len(buf))
+        buf[i:i + rng.randint(1, 8)] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+    elif kind == "number":
+        # Header edits: a number in the first 3 KB (FITS cards, XML attributes, region coordinates) made extreme.
+        head = bytes(buf[:2880])
+        digits = [i for i, c in enumerate(head) if 48 <= c <= 57]
+        if digits:
+            i = rng.choice(digits)
+            edit = rng.choice([b"0", b"-1", b"99999999", b"2147483648", b"1e308", b"nan", b"9" * 20])
+            buf[i:i + 1] = edit
+    elif kind == "splice":
+        i, j = sorted(rng.randrange(len(buf)) for _ in range(2))
+        buf[i:i] = buf[j:j + rng.randint(1, 200)]
+    else:
+        i = rng.randrange(len(buf))
+        buf[i:i + rng.randint(1, 400)] = bytes(min(400, len(buf) - i))
+    return bytes(buf)
+
+
+def check_answer(r: Any, secret_paths: tuple[str, ...]) -> None:
+    assert r.status_code < 500, (r.status_code, r.text[:300])
+    if r.status_code >= 400:
+        assert "Traceback" not in r.text and all(p not in r.text for p in secret_paths), r.text[:300]
+
+
+@pytest.mark.parametrize("ext", ["fits", "tif", "png"])
+def test_mutated_images_never_get_a_5xx(client_for, data_dir, cache_dir, ext):
+    client = client_for(tile_size=64, max_request_bytes=64 * 2**20)
+    rng = random.Random(f"images-{ext}")
+    seed = seed_files()[ext]
+    for n in range(CASES):
+        name = f"m{n}.{ext}"
+        (data_dir / name).write_bytes(mutate(seed, rng))
+        fif = name + (rng.choice(["", "[1]", "[SCI]"]) if ext != "png" else "")
+        for params in ({"INFO": ""}, {"JTL": "0,0"}, {"RGN": "1,1:10,10", "CVT": "fits"}, {"VAL": "3,3"}):
+            check_answer(client.get("/api", params={"FIF": fif, **params}), (str(data_dir), str(cache_dir)))
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("ext,route", [("vot", "/extra/votable"), ("reg", "/extra/regions")])
+def test_mutated_catalogs_and_regions_never_get_a_5xx(client_for, tmp_path, ext, route):
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    client = client_for(extra_dir=str(extra))
+    rng = random.Random(f"overlays-{ext}")
+    seed = seed_files()[ext]
+    for n in range(CASES * 2):
+        data = mutate(seed, rng)
+        check_answer(client.post(route, content=data), (str(tmp_path),))
+        (extra / f"m{n}.{ext}").write_bytes(data)
+        check_answer(client.get(route, params={"path": f"m{n}.{ext}"}), (str(tmp_path),))
+    assert client.get("/extra/list").status_code == 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20)
+messages = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["subscribe", "unsubscribe", "ping", "pong", "x", ""]),
+                           "image": st.one_of(st.sampled_from(["a.fits", "a.fits[0]", "../etc/passwd", "/etc/passwd",
+                                                               ".hidden.fits", "missing.fits", "a.fits[99]"]),
+                                              json_values)}).map(json.dumps),
+    json_values.map(json.dumps),
+    st.text(max_size=200),
+    st.sampled_from(["[" * 3000 + "]" * 3000, "{\"a\":" * 1500 + "1" + "}" * 1500, "null", "1e999"]),
+)
+
+
+def test_websocket_messages_never_break_the_socket(client_for, make_fits, data_dir):
+    make_fits("a.fits", width=30, height=20)
+    client = client_for(ws_max_messages_per_second=10**6, ws_max_subscriptions=4096, ws_max_message_bytes=2**16)
+
+    @settings(max_examples=400 if LONG else 60, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(st.lists(messages, min_size=1, max_size=6))
+    def check(batch: list[str]) -> None:
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json()["type"] == "hello"
+            for text in batch:
+                ws.send_text(text)
+            ws.send_text(json.dumps({"type": "ping"}))
+            while True:  # every message gets its answer (errors included), then the pong: the socket lives
+                reply = ws.receive_json()
+                assert reply.get("kind") != "server_error" and str(data_dir) not in json.dumps(reply), reply
+                if reply["type"] == "pong":
+                    break
+
+    check()
+    assert client.get("/healthz").status_code == 200
+
+
+def test_the_fuzzer_mutates(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    seed = seed_files()["fits"]
+    mutants = {mutate(seed, rng) for _ in range(50)}
+    assert len(mutants) > 40 and seed not in mutants
