@@ -420,3 +420,13 @@ def test_the_kubernetes_example_trusts_only_the_ingress_pods():
     value = next(e["value"] for e in env if e["name"] == "TILESERVER_TRUSTED_PROXIES")
     for net in value.split(","):
         assert ipaddress.ip_network(net.strip()).num_addresses <= 256, value  # a pod range, not the pod network
+
+
+@pytest.mark.parametrize("body", ["image\npolygon()\n", "image\ncircle(1e999,2,3)\n", "fk5\ncircle(10,20,1e999\")\n",
+                                  "image\nbox(1,2,3,4,1e999)\n", "image\npolygon(1,2,3,4,5,1e999)\n"])
+def test_region_files_with_empty_or_infinite_shapes(client, body):
+    """Found by benchmarks/fuzz.py: these answered 500 (an empty polygon's ring, inf in the JSON)."""
+    r = client.post("/extra/regions", content=body.encode())
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 200:
+        assert r.json()["features"] == [] and r.json()["skipped"]

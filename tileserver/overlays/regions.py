@@ -53,8 +53,15 @@ def to_geojson(text: str) -> dict[str, Any]:
         if kind not in SHAPES:
             skipped.append(f"{kind} regions are not shown")
             continue
+        if kind == "Polygon" and len(getattr(region, "vertices", ())) == 0:
+            skipped.append("a polygon without vertices is not shown")
+            continue
         features.append(_feature(region, SHAPES[kind], name.endswith("SkyRegion"), batch))
     batch.convert()
+    kept = [f for f in features if _finite(f)]  # 1e999 parses as inf, which JSON cannot carry
+    if len(kept) < len(features):
+        skipped.append(f"{len(features) - len(kept)} region(s) with a non-finite number are not shown")
+    features = kept
     extra = len(skipped) - MAX_SKIPPED
     skipped = skipped[:MAX_SKIPPED] + ([f"... and {extra} more"] if extra > 0 else [])
     return {"type": "FeatureCollection", "features": features, "skipped": skipped}
@@ -131,6 +138,17 @@ def _feature(region: Any, shape: str, is_sky: bool, batch: _SkyBatch) -> dict[st
     elif shape == "text":
         props["text"] = str(region.text)
     return _geojson({"type": "Point", "coordinates": _positions(region.center, is_sky, batch)[0]}, props)
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number in a feature (coordinates, sizes, angles) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _geojson(geometry: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
