@@ -10,7 +10,7 @@ import pytest
 
 from tileserver.iip import split_fif
 
-from conftest import sky
+from conftest import sky, wait_for
 
 
 @pytest.mark.parametrize("fif,path,selector", [
@@ -28,7 +28,9 @@ def test_one_selector_one_entry(client, make_fits, cache_dir):
     spellings = ("a.fits[0]", "a.fits[00]", "a.fits[000]", "a.fits[ 0 ]", "./a.fits[0]", ".//a.fits[000]")
     tags = {client.get("/api", params={"FIF": f, "INFO": ""}).json()["cache_tag"] for f in spellings}
     assert len(tags) == 1
-    assert len(list((cache_dir / "entries").iterdir())) == 1
+    entries = wait_for(lambda: list((cache_dir / "entries").iterdir()), "the build's cache entry")  # built behind
+    time.sleep(0.5)
+    assert len(entries) == len(list((cache_dir / "entries").iterdir())) == 1
     assert client.get("/api", params={"FIF": "a.fits[00]", "INFO": ""}).json()["image_name"] == "a.fits[0]"
 
 

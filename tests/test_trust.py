@@ -175,28 +175,7 @@ def test_heavy_work_never_blocks_the_event_loop(client_for, cube256, monkeypatch
     assert healthy_while_busy and result["r"].status_code == 200, result["r"].text
 
 
-# -- 5. one identity per image -----------------------------------------------------------------------------------
-
-def test_one_selector_one_entry(client, make_fits, cache_dir):
-    make_fits("a.fits", width=30, height=20)
-    tags = {api(client, f, INFO="").json()["cache_tag"] for f in ("a.fits[0]", "a.fits[00]", "a.fits[000]",
-                                                                  "a.fits[ 0 ]", "./a.fits[0]", ".//a.fits[000]")}
-    assert len(tags) == 1
-    assert len(list((cache_dir / "entries").iterdir())) == 1
-    assert api(client, "a.fits[00]", INFO="").json()["image_name"] == "a.fits[0]"
-
-
-def test_a_rewrite_with_the_same_size_and_mtime_is_seen(client, make_fits, data_dir):
-    path = make_fits("a.fits", sky(30, 20, seed=1))
-    before = os.stat(path)
-    first = api(client, "a.fits", VAL="1,1").json()["values"][0]
-    make_fits("a.fits", sky(30, 20, seed=2))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime: only ctime tells
-    import time
-
-    time.sleep(1.1)  # the API trusts a resolved key for a second
-    second = api(client, "a.fits", VAL="1,1").json()["values"][0]
-    assert second != first
+# -- 5. one identity per image: tests/test_identity.py ------------------------------------------------------
 
 
 # -- 6. access rules mean what they say --------------------------------------------------------------------------
