@@ -10,7 +10,6 @@ The mutations are those of tests/test_fuzz_inputs.py (which runs a bounded numbe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -161,11 +160,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     result = run(args.minutes, args.workers, args.seed)
-    print(f"| {'minutes':>7} | {'workers':>7} | {'cases':>7} | {'2xx':>6} | {'4xx':>6} | {'5xx':>4} | {'worker deaths':>13}"
-          f" | {'peak RSS / worker':>17} | {'peak RSS total':>14} |")
+    print(f"| {'minutes':>7} | {'workers':>7} | {'cases':>7} | {'2xx':>6} | {'4xx':>6} | {'5xx':>4}"
+          f" | {'worker deaths':>13} | {'peak RSS / worker':>17} | {'peak RSS total':>14} |")
     s = result["statuses"]
-    print(f"| {args.minutes:>7g} | {args.workers:>7} | {result['cases']:>7} | {s.get('2xx', 0):>6} | {s.get('4xx', 0):>6}"
-          f" | {len(result['5xx']):>4} | {result['deaths']:>13} | {result['peak_worker_mb']:>14.0f} MB"
+    print(f"| {args.minutes:>7g} | {args.workers:>7} | {result['cases']:>7} | {s.get('2xx', 0):>6}"
+          f" | {s.get('4xx', 0):>6} | {len(result['5xx']):>4} | {result['deaths']:>13}"
+          f" | {result['peak_worker_mb']:>14.0f} MB"
           f" | {result['peak_total_mb']:>11.0f} MB |")
     for line in result["5xx"][:20]:
         print("5xx:", line)

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import wait_for
 from tileserver.errors import CacheFull
 from tileserver.store import diskcache, pyramid
 from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
 from tileserver.web import api
+
+from conftest import wait_for
 
 
 @pytest.mark.parametrize("values, expected", [

@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 import numpy as np
-import proxies
 import pytest
 from astropy.io import fits
-from conftest import sky, tan_header, wait_for
 
 from tileserver.store import pyramid
+
+import proxies
+from conftest import sky, tan_header, wait_for
 
 WIDTH, HEIGHT = 600, 500  # 3 levels of 256: z=2 is the file itself, z=0 and z=1 are built
 TOP = 2

@@ -277,7 +277,6 @@ def test_extreme_weights_and_cuts(client, make_fits, params):
 
 
 def test_deeply_nested_json_on_the_websocket_gets_a_close_frame(client):
-    from starlette.websockets import WebSocketDisconnect
 
     with client.websocket_connect("/ws") as ws:
         assert ws.receive_json()["type"] == "hello"

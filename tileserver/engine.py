@@ -20,7 +20,6 @@ from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import Query, Render
 from .images.base import UNPARSED
 from .lifecycle import BuildState, Image, Lifecycle
-from .store import pyramid
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .store.progress import ProgressBoard
 from .store.pyramid import CorruptEntry

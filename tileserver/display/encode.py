@@ -53,7 +53,7 @@ def fits_bytes(data: np.ndarray, header: dict[str, Any]) -> bytes:
             try:
                 hdu.header[key] = value
                 hdu.header.cards[key].verify("exception")
-            except Exception:  # noqa: BLE001 - astropy's card errors: VerifyError, ValueError, TypeError...
+            except Exception:  # astropy's card errors: VerifyError, ValueError, TypeError...
                 hdu.header.remove(key, ignore_missing=True)
         buf = io.BytesIO()
         hdu.writeto(buf, output_verify="silentfix")

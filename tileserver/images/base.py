@@ -72,7 +72,7 @@ def header_to_dict(cards: Any) -> dict[str, Any]:
     for card in getattr(cards, "cards", ()):
         try:
             key, value = card.keyword, card.value
-        except Exception:  # noqa: BLE001 - astropy's errors for a malformed card are many and undocumented
+        except Exception:  # astropy's errors for a malformed card are many and undocumented
             raw = _raw(card)
             key, value = raw[:8].strip(), raw[10:].strip() if raw[8:10] == "= " else raw[8:].strip()
             if key:
@@ -95,5 +95,5 @@ def header_to_dict(cards: Any) -> dict[str, Any]:
 def _raw(card: Any) -> str:
     try:
         return str(card.image)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return ""

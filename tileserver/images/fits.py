@@ -330,7 +330,7 @@ def _data_offset(hdul: fits.HDUList, index: int) -> int:
     try:
         with _quiet():
             return int(hdul.fileinfo(index)["datLoc"])
-    except Exception:  # noqa: BLE001 - VerifyError and kin, for a header that is sloppy but readable
+    except Exception:  # VerifyError and kin, for a header that is sloppy but readable
         offset = getattr(hdul[index], "_data_offset", None)
         if not isinstance(offset, int):
             raise UnsupportedImage("the FITS header cannot be read") from None
