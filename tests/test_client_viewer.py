@@ -275,6 +275,7 @@ def test_each_setting_requests_its_parameter_and_changes_the_image(server, page)
     tiles.take()
     info = page.evaluate("() => window.tileserverViewer.info.cuts[0]")
     zscale = ",".join(str(float(f"{v:.7g}")).removesuffix(".0") for v in info["zscale"])
+    auto = ",".join(str(float(f"{v:.7g}")).removesuffix(".0") for v in info["auto"])
 
     def drag_high_cut() -> None:
         canvas = page.locator("canvas.ts-histogram").bounding_box()
@@ -294,11 +295,15 @@ def test_each_setting_requests_its_parameter_and_changes_the_image(server, page)
         ("stretch", lambda: page.select_option("[data-setting=stretch]", "asinh"), lambda p: p.get("STR") == ["asinh"]),
         ("colormap", lambda: page.select_option("[data-setting=colormap]", "viridis"),
          lambda p: p.get("CMP") == ["viridis"]),
-        ("gamma", lambda: page.fill("[data-setting=gamma]", "1"), lambda p: p.get("GAM") == ["1"]),
+        ("gamma", lambda: page.fill("[data-setting=gamma]", "2"), lambda p: p.get("GAM") == ["2"]),
         ("contrast", lambda: page.fill("[data-setting=contrast]", "0.5"), lambda p: p.get("CNT") == ["3.162278"]),
         ("brightness", lambda: page.fill("[data-setting=brightness]", "10"), lambda p: p.get("BRT") == ["10"]),
         ("invert", lambda: page.check("[data-setting=invert]"), lambda p: p.get("INV") == [""]),
-        ("zscale preset", lambda: page.click("[data-preset=zscale]"), lambda p: p.get("MINMAX") == [f"1:{zscale}"]),
+        # A preset is a coherent whole: its cuts, its stretch, the image's gamma (GAM=2 above is not left over).
+        ("wide preset", lambda: page.click("[data-preset=auto]"),
+         lambda p: p.get("MINMAX") == [f"1:{auto}"] and p.get("STR") == ["asinh"] and "GAM" not in p),
+        ("zscale preset", lambda: page.click("[data-preset=zscale]"),
+         lambda p: p.get("MINMAX") == [f"1:{zscale}"] and "STR" not in p),
         ("quality", lambda: page.fill("[data-setting=quality]", "10"), lambda p: p.get("QLT") == ["10"]),
         ("manual min", lambda: fill_cut("min", "95"), lambda p: p.get("MINMAX", [""])[0].startswith("1:95,")),
         ("manual max", lambda: fill_cut("max", "160"), lambda p: p.get("MINMAX") == ["1:95,160"]),

@@ -34,7 +34,7 @@ def test_settings_class_follows_the_table():
 def test_defaults(tmp_path):
     s = resolve(tmp_path)
     assert (s.host, s.port, s.workers, s.tile_size, s.quality) == ("127.0.0.1", 8009, 1, 256, 90)
-    assert s.gamma == 2.2 and s.contrast == 1.0 and s.brightness == 0.0
+    assert s.gamma == 1.0 and s.contrast == 1.0 and s.brightness == 0.0 and s.blank_color == "3a5a7a"
 
 
 def test_precedence_file_env_cli(tmp_path):

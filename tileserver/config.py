@@ -79,8 +79,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("brightness", float, 0.0, "Default relative brightness (black level), BRT.", "image", min=-100, max=100),
     _s("contrast", float, 1.0, "Default relative contrast, CNT.", "image", min=0, max=1000),
     _s("color_saturation", float, 1.0, "Default colour saturation of colour-mixed images.", "image", min=0, max=5),
-    _s("gamma", float, 2.2, "Default display gamma of FITS images, GAM (rasters use 1).", "image", min=0.2, max=5),
+    _s("gamma", float, 1.0, "Default display gamma of FITS images, GAM (rasters use 1): applied once, on top of the "
+       "zscale cuts of the first view (2.2 brightens faint sky, as older viewers did).", "image", min=0.2, max=5),
     _s("quality", int, 90, "Default JPEG quality, QLT.", "image", min=1, max=100),
+    _s("blank_color", str, "3a5a7a", "Colour of blank (NaN) pixels, rrggbb in hex (NAN per request): unlike any "
+       "value the colormaps give, so that no data is not mistaken for low data.", "image"),
     _s("tile_size", int, 256, "Tile width and height in pixels.", "image", min=64, max=1024),
     # paths and limits
     _s("api_path", str, "/api", "Path of the IIP-style API.", "paths"),
@@ -194,6 +197,7 @@ class Settings:
     color_saturation: float = _default("color_saturation")
     gamma: float = _default("gamma")
     quality: int = _default("quality")
+    blank_color: str = _default("blank_color")
     tile_size: int = _default("tile_size")
     # paths
     api_path: str = _default("api_path")
@@ -351,6 +355,13 @@ def check(settings: Settings) -> Settings:
             raise SettingError(f"setting {name}: {value!r} is not an existing directory")
         changes[name] = str(path.resolve())
     changes["cache_dir"] = str(_check_cache_dir(settings.cache_dir))
+    from .errors import InvalidParameter
+    from .iip import parse_colour
+
+    try:
+        parse_colour(settings.blank_color, "blank_color")
+    except InvalidParameter as e:
+        raise SettingError(f"setting blank_color: {e.message}") from None
     if settings.max_requests_jitter and not settings.max_requests:
         raise SettingError("setting max_requests_jitter: needs max_requests > 0")
     from . import access

@@ -17,7 +17,7 @@ from . import __version__, access, cutout, datapath
 from .config import Settings
 from .display import encode, render, stats
 from .errors import InvalidParameter, TileServerError, TooLarge
-from .iip import Query, Render
+from .iip import Query, Render, parse_colour
 from .images.base import UNPARSED
 from .lifecycle import BuildState, Image, Lifecycle
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
@@ -56,7 +56,8 @@ class Engine(Lifecycle):
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
-            __version__)).encode()).hexdigest()[:8]
+            settings.blank_color, __version__)).encode()).hexdigest()[:8]
+        self.blank_color = parse_colour(settings.blank_color, "blank_color") or (0, 0, 0)
 
     @property
     def rules(self) -> access.Rules | None:
@@ -105,11 +106,18 @@ class Engine(Lifecycle):
             self.cache.discard(target.pyramid.stored.entry)
 
     def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
+        """The cuts of the first view: an 8-bit raster as itself (0-255); deeper rasters (16-bit, float) from the
+        range of their data, the same for every colour channel (a 16-bit TIFF holding 1000-1500 is not black, and
+        its colours keep their balance); FITS data at zscale, where the sky shows as DS9 and Aladin users expect."""
         meta = image.meta
-        if meta["cuts"] == "type" and meta["type_range"]:
+        n = image.geometry.nchannels
+        if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
             lo, hi = meta["type_range"]
-            return [(float(lo), float(hi))] * image.geometry.nchannels
-        return [tuple(stats.cut_presets(s)["auto"]) for s in image.stats]  # type: ignore[misc]
+            return [(float(lo), float(hi))] * n
+        if meta["kind"] == "raster":
+            ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
+            return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
+        return [tuple(stats.cut_presets(s)["zscale"]) for s in image.stats]  # type: ignore[misc]
 
     def default_gamma(self, image: Image) -> float:
         return 1.0 if image.meta["kind"] == "raster" else self.settings.gamma
@@ -191,6 +199,10 @@ class Engine(Lifecycle):
         pixels = self.render_pixels(image, data, query.render)
         return encode.jpeg(pixels, self._quality(query.render))
 
+    def read(self, image: Image, read: Callable[[], T]) -> T:
+        """`read()` of the image's pyramid; a corrupt cache entry is dropped (the next open rebuilds it)."""
+        return self._read(image, read)
+
     def _read(self, image: Image, read: Callable[[], T]) -> T:
         try:
             return read()
@@ -201,7 +213,8 @@ class Engine(Lifecycle):
     def _quality(self, r: Render) -> int:
         return self.settings.quality if r.quality is None else r.quality
 
-    def _cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
+    def cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
+        """The cuts of every channel under the render settings `r` (MINMAX over the defaults)."""
         n = image.geometry.nchannels
         if r.auto_cuts == "minmax":
             cuts = [tuple(stats.cut_presets(s)["minmax"]) for s in image.stats]
@@ -219,7 +232,7 @@ class Engine(Lifecycle):
         s = self.settings
         if r.channel is not None and r.channel > n:
             raise InvalidParameter(f"CHAN {r.channel} does not exist: the image has {n} channel(s)", "CHAN")
-        cuts = self._cuts(image, r)
+        cuts = self.cuts(image, r)
         common: dict[str, Any] = {
             "contrast": s.contrast if r.contrast is None else r.contrast,
             "brightness": s.brightness if r.brightness is None else r.brightness,
@@ -227,16 +240,19 @@ class Engine(Lifecycle):
             "stretch": r.stretch,
             "invert": r.invert,
         }
+        blank = r.blank or self.blank_color
         if r.channel is not None or n == 1:
             c = (r.channel or 1) - 1
             lo, hi = cuts[c]
-            return render.render_mono(data[c], lo, hi, colormap=r.colormap, histogram=image.stats[c]["histogram"],
-                                      **common)
-        return render.render_color(
+            pixels = render.render_mono(data[c], lo, hi, colormap=r.colormap,
+                                        histogram=image.stats[c]["histogram"], **common)
+            return render.paint_blank(pixels, np.isnan(data[c]), blank)
+        pixels = render.render_color(
             data, cuts, self._mix(image, r),
             saturation=s.color_saturation if r.saturation is None else r.saturation,
             histograms=[st["histogram"] for st in image.stats], **common,
         )
+        return render.paint_blank(pixels, np.isnan(data).all(axis=0), blank)
 
     def _mix(self, image: Image, r: Render) -> np.ndarray:
         n = image.geometry.nchannels

@@ -47,6 +47,7 @@ class Render:
     quality: int | None = None
     saturation: float | None = None
     auto_cuts: str | None = None  # IIP's CNT=st: the image's min/max
+    blank: tuple[int, int, int] | None = None  # colour of blank (NaN) pixels; None: the server's blank_color
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,22 @@ def _render(params: dict[str, list[str]], channels: tuple[int, ...]) -> Render:
         quality=_int(params, "QLT", 0, 100),
         saturation=_float(params, "SAT", 0.0, 5.0),
         auto_cuts=auto_cuts,
+        blank=parse_colour(_one(params, "NAN"), "NAN"),
     )
+
+
+_RE_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})", re.ASCII)
+
+
+def parse_colour(text: str | None, name: str) -> tuple[int, int, int] | None:
+    """An RGB colour written rrggbb (hex, optionally after #), or None when not given."""
+    if text is None:
+        return None
+    m = _RE_COLOUR.fullmatch(text.strip())
+    if m is None:
+        raise InvalidParameter(f"{name} must be a colour written rrggbb in hex (ff0000 is red)", name)
+    value = m.group(1)
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
 def _twist(text: str | None) -> tuple[tuple[float, ...], ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 # Query parameters. Names are upper case except VisiOmatic's `obj`.
 PARAMETERS: frozenset[str] = frozenset({
     "FIF", "INFO", "obj", "JTL", "CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "CMP", "INV", "QLT", "STR",
-    "RGN", "BIN", "CVT", "VAL", "PFL", "SAT", "V",
+    "RGN", "BIN", "CVT", "VAL", "PFL", "SAT", "V", "NAN",
 })
 REPEATABLE: frozenset[str] = frozenset({"CHAN", "MINMAX", "MIX"})  # one value per channel
 

@@ -195,3 +195,31 @@ describe('ChannelAnimation', () => {
     assert.throws(() => animation.setFps(0), RangeError);
   });
 });
+
+describe('cut presets set a coherent whole', () => {
+  test('cuts, stretch and gamma together; wide cuts take asinh; gamma back to the image\'s', () => {
+    const s = new DisplaySettings(INFO);
+    s.set({ stretch: 'log', gamma: 2.2 });
+    const zscale = s.presetChanges(1, 'zscale');
+    assert.deepEqual(zscale, { cuts: { 1: s.presetCuts(1, 'zscale') }, stretch: 'linear', gamma: INFO.gamma });
+    assert.equal(s.presetChanges(1, 'auto').stretch, 'asinh');
+    assert.deepEqual(s.presetChanges(1, 'default'), { cuts: { 1: null }, stretch: 'linear', gamma: INFO.gamma });
+  });
+
+  test('a cube of many channels opens on its middle channel; a few bands and rasters as a colour mix', () => {
+    const cube = { ...INFO, channels: 200, kind: 'fits', cuts: Array(200).fill(INFO.cuts[0]),
+      histograms: Array(200).fill(INFO.histograms[0]), default_mix: Array(200).fill([1, 1, 1]) };
+    const s = new DisplaySettings(cube);
+    assert.equal(s.channel, 100);
+    assert.deepEqual(s.toPairs(), [['CHAN', '100']]); // tiles and links name the channel on view
+
+    s.set({ channel: null });
+    assert.deepEqual(s.toPairs(), [['CHAN', 'mix']]);
+    const back = new DisplaySettings(cube);
+    back.applyPairs([['CHAN', 'mix']]);
+    assert.equal(back.channel, null);
+    assert.equal(new DisplaySettings({ ...cube, kind: 'raster' }).channel, null);
+    assert.equal(new DisplaySettings({ ...INFO, channels: 3, cuts: Array(3).fill(INFO.cuts[0]),
+      default_mix: Array(3).fill([1, 1, 1]) }).channel, null);
+  });
+});

@@ -21,7 +21,7 @@ import numpy as np
 from ..names import STRETCHES
 from .colormaps import COLORMAPS, colormap_table
 
-__all__ = ["COLORMAPS", "STRETCHES", "colormap_table", "mix_matrix", "render_color", "render_mono"]
+__all__ = ["COLORMAPS", "STRETCHES", "colormap_table", "mix_matrix", "paint_blank", "render_color", "render_mono"]
 
 # Stretches map v in [0, 1] onto [0, 1] (astropy.visualization definitions).
 # "power" is x**a with a = stretch_param, default 2 (the same as "square" when no parameter is given).
@@ -358,3 +358,17 @@ def mix_matrix(
     first_hue = 240.0 if nchan >= 3 else 180.0  # blue, or cyan so that two channels can still make white
     colours = _hue_rgb(first_hue * (1.0 - np.arange(nchan) / (nchan - 1)))
     return (colours / colours.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def paint_blank(pixels: np.ndarray, blank: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """Rendered pixels with the blank ones (mask `blank`) in `colour`; grey pixels become RGB when the colour is
+    not a grey. Black, what the renderers give blanks, needs no work."""
+    if colour == (0, 0, 0) or not blank.any():
+        return pixels
+    if pixels.ndim == 2 and len(set(colour)) == 1:
+        pixels[blank] = colour[0]
+        return pixels
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    pixels[blank] = colour
+    return pixels

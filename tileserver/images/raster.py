@@ -1,8 +1,9 @@
 """Raster reader (Pillow): TIFF, PNG and JPEG, grey or colour, 8, 16 or 32 bits, multi-page TIFF as channels.
 
-A raster is shown as itself by default: cuts are the range of its pixel type (0-255, 0-65535; for 32-bit integer
-and floating-point pixels, which have no useful type range, the range of the data), gamma 1, colour images in
-their own colours (alpha is kept as a last channel, which the default mix ignores). EXIF orientation is applied.
+A raster is shown as itself by default: 8-bit rasters over 0-255, deeper ones (16-bit, 32-bit integer or floating
+point) over the range of their data (the engine's default cuts), gamma 1, colour images in
+their own colours; a fully transparent pixel (alpha 0) is blank, as NaN is in FITS, and alpha is no channel of its
+own. EXIF orientation is applied.
 
 Memory: a TIFF whose 8- or 16-bit pages are stored uncompressed, in whole-width strips, is read straight from the
 file a band of rows at a time, like a FITS file. Anything else is decoded by Pillow a whole page at once, so it
@@ -236,11 +237,24 @@ def _decoded_source(frames: list[Image.Image], pages: list[int], file_format: st
     return _source(frames[0].mode, frames[0].size, pages, file_format, read, close, _type_range(frames))
 
 
+def _alpha_as_blank(read: Callable[[int, int, int], np.ndarray], alpha: int) -> Callable[[int, int, int], np.ndarray]:
+    """A reader of the colour bands only, where fully transparent pixels (alpha 0) are blank (NaN): the viewer
+    shows them in the blank colour rather than offering the alpha band as a channel of its own."""
+    def read_colour(channel: int, y0: int, y1: int) -> np.ndarray:
+        colour = np.array(read(channel, y0, y1), np.float32)  # a copy: the reader's rows may be shared
+        colour[read(alpha, y0, y1) == 0] = np.nan
+        return colour
+
+    return read_colour
+
+
 def _source(mode: str, size: tuple[int, int], pages: list[int], file_format: str,
             read: Callable[[int, int, int], np.ndarray], close: Callable[[], None],
             type_range: tuple[float, float] | None) -> ImageSource:
     width, height = size
     bands = BANDS[mode]
+    if len(pages) == 1 and bands[-1] == "alpha":
+        read, bands = _alpha_as_blank(read, len(bands) - 1), bands[:-1]
     if len(pages) == 1:
         names = list(bands)
     elif len(bands) == 1:

@@ -19,6 +19,9 @@ from ..store.pyramid import CorruptEntry
 from ..store.tilecache import CachedTile
 from . import healpix, hips
 
+# HiPS clients read black as no data in JPEG tiles (outside the image, blank pixels): not the viewer's colour.
+HIPS_RENDER = Render(blank=(0, 0, 0))
+
 FORMATS = ("jpg", "fits")
 MAX_SKIES = 64  # images whose sky description a worker keeps
 QUEUE_PER_SLOT = 32  # tiles that may wait for each slot before more are refused (503)
@@ -114,7 +117,7 @@ class HipsService:
         if fmt == "fits":
             body = hips.fits_tile(mosaic[0, ::-1], healpix.ALLSKY_ORDER, None)
         else:
-            body = encode.jpeg(self.engine.render_pixels(image, mosaic, Render()), self.engine.settings.quality)
+            body = encode.jpeg(self.engine.render_pixels(image, mosaic, HIPS_RENDER), self.engine.settings.quality)
         tile = CachedTile(self.etag(image, key), body)
         self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
         return tile
@@ -136,5 +139,5 @@ class HipsService:
                 self._waiting -= 1
 
     def _jpeg(self, image: Image, data: np.ndarray) -> bytes:
-        pixels = self.engine.render_pixels(image, np.ascontiguousarray(data[:, ::-1]), Render())  # JPEG: top first
+        pixels = self.engine.render_pixels(image, np.ascontiguousarray(data[:, ::-1]), HIPS_RENDER)  # JPEG: top first
         return encode.jpeg(pixels, self.engine.settings.quality)

@@ -17,7 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
-from . import api, hips, iiif, overlays, samp, static, status, ws
+from . import analysis, api, hips, iiif, overlays, samp, static, status, ws
 from .errors import HANDLERS
 from .files import DoorFiles
 from .middleware import security
@@ -103,6 +103,7 @@ def create_app(settings: config.Settings) -> Starlette:
         *static_mounts,
         *status.routes(settings),
         *overlays.routes(),
+        *analysis.routes(),
         *hips.routes(engine),
         *samp.routes(),
         *npm_mounts(),

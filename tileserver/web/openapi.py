@@ -54,6 +54,8 @@ def api_parameters() -> list[dict[str, Any]]:
         _flag("INV", "Invert the intensities."),
         _param("QLT", "JPEG quality.", {"type": "integer", "minimum": 0, "maximum": 100}),
         _param("SAT", "Colour saturation (colour mode), 0 to 5.", {"type": "number", "minimum": 0, "maximum": 5}),
+        _param("NAN", "Colour of blank (NaN) pixels, `rrggbb` in hex (default: the blank_color setting).",
+               {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"}),
         _param("RGN", "Region `x1,y1:x2,y2` in full-resolution pixels, 1-based, inclusive, y from the top.",
                {"type": "string", "pattern": rf"^{INT},{INT}:{INT},{INT}$"}),
         _param("BIN", "Binning factor of a region.", {"type": "integer", "minimum": 1, "maximum": 1024}),

@@ -32,6 +32,9 @@ function sameNumber(a, b) {
 /** Cubes with more channels than this open on one channel; fewer bands open as a colour mix. */
 export const MIX_MAX_CHANNELS = 3;
 
+// Stretches of the cut presets whose range is wide; the others are linear (see presetChanges).
+const PRESET_STRETCH = { auto: 'asinh', minmax: 'asinh' };
+
 /** The channel a cube opens on: none (colour mix) for rasters and a few bands, else the middle one. */
 export function defaultChannel(info) {
   if (info.channels <= MIX_MAX_CHANNELS || info.kind === 'raster') return null;
@@ -141,6 +144,16 @@ export class DisplaySettings {
   /** Cut values of a preset, rounded as they would be once set. */
   presetCuts(c, name) {
     return name === 'default' ? null : this.presets[c - 1][name].map(round7);
+  }
+
+  /**
+   * The changes a cut preset makes: a coherent whole of cuts, stretch and gamma, never a stretch or a gamma left
+   * over from before. Wide cuts (auto: background -2σ to +400σ, min/max) take asinh, which shows the faint sky
+   * and the bright cores at once; zscale and percentiles are linear. Gamma goes back to the image's own.
+   */
+  presetChanges(c, name) {
+    const stretch = name === 'default' ? this.defaults.stretch : PRESET_STRETCH[name] || 'linear';
+    return { cuts: { [c]: this.presetCuts(c, name) }, stretch, gamma: this.defaults.gamma };
   }
 
   /** True when a cube is shown in colour-mix mode (no mono channel chosen). */

@@ -7,7 +7,7 @@ import { Histogram } from './Histogram.js';
 import { COLORMAPS, STRETCHES, round7 } from '../core/DisplaySettings.js';
 import { debounce, el } from '../core/dom.js';
 
-const PRESET_LABELS = { default: 'Default', auto: 'Auto', zscale: 'ZScale', minmax: 'Min/Max' };
+const PRESET_LABELS = { default: 'Default', auto: 'Wide (asinh)', zscale: 'ZScale', minmax: 'Min/Max (asinh)' };
 
 // Sliders: [setting, label, min, max, step, to slider, from slider, format]. Contrast moves on a log scale.
 const SLIDERS = [
@@ -110,7 +110,7 @@ export class SettingsPanel extends Panel {
       'aria-pressed': String(name === active),
       disabled: name === 'manual',
       title: name === 'manual' ? 'Cuts typed or dragged by hand' : `${s.presets[c - 1][name].map(short).join(' … ')}`,
-      onclick: () => this._viewer.applySettings({ cuts: { [c]: s.presetCuts(c, name) } }),
+      onclick: () => this._viewer.applySettings(s.presetChanges(c, name)),
     }, PRESET_LABELS[name] || (name === 'manual' ? 'Manual' : name))));
     this._histogram.setData(s.histograms[c - 1], s.cutsOf(c));
     this._showCuts(s.cutsOf(c));
