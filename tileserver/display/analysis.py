@@ -125,8 +125,9 @@ def contour_paths(data: np.ndarray, levels: list[float], origin: tuple[float, fl
     out: list[dict] = []
     total = 0
     for level in levels:
-        paths = []
-        for line in generator.lines(level):
+        paths: list[list[list[float]]] = []
+        for raw in generator.lines(level):
+            line = np.asarray(raw, np.float64)  # LineType.Separate: one (n, 2) array per line
             if total + len(line) > max_points:
                 return [*out, {"level": level, "paths": paths, "truncated": True}]
             total += len(line)
