@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "_static"
 VIEWPORT = {"width": 1280, "height": 760}
 # A view of the demo sky with two galaxies, at one image pixel per screen pixel, in the asinh stretch.
-VIEW = "x=1700&y=1260&zoom=4&STR=asinh"
+VIEW = "x=1700&y=1260&zoom=1&STR=asinh"
 CURSOR = (552, 324)  # the round galaxy, on screen: the readout shows its position and value
 
 

@@ -106,15 +106,15 @@ class Engine(Lifecycle):
             self.cache.discard(target.pyramid.stored.entry)
 
     def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
-        """The cuts of the first view: an 8-bit raster as itself (0-255); deeper rasters (16-bit, float) from the
-        range of their data, the same for every colour channel (a 16-bit TIFF holding 1000-1500 is not black, and
-        its colours keep their balance); FITS data at zscale, where the sky shows as DS9 and Aladin users expect."""
+        """The cuts of the first view: an 8-bit raster as itself (0-255); a deeper colour raster from the range of
+        its data, the same for every channel (its colours keep their balance); FITS data and deeper grey rasters
+        (detector frames in 16-bit TIFF) at zscale, where the sky shows as DS9 and Aladin users expect."""
         meta = image.meta
         n = image.geometry.nchannels
         if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
             lo, hi = meta["type_range"]
             return [(float(lo), float(hi))] * n
-        if meta["kind"] == "raster":
+        if meta["kind"] == "raster" and n > 1:
             ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
             return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
         return [tuple(stats.cut_presets(s)["zscale"]) for s in image.stats]  # type: ignore[misc]

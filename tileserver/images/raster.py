@@ -1,7 +1,7 @@
 """Raster reader (Pillow): TIFF, PNG and JPEG, grey or colour, 8, 16 or 32 bits, multi-page TIFF as channels.
 
-A raster is shown as itself by default: 8-bit rasters over 0-255, deeper ones (16-bit, 32-bit integer or floating
-point) over the range of their data (the engine's default cuts), gamma 1, colour images in
+A raster is shown as itself by default: 8-bit rasters over 0-255, deeper colour ones over the range of their data,
+deeper grey ones (detector frames) at zscale like FITS data (the engine's default cuts), gamma 1, colour images in
 their own colours; a fully transparent pixel (alpha 0) is blank, as NaN is in FITS, and alpha is no channel of its
 own. EXIF orientation is applied.
 

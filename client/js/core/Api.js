@@ -65,6 +65,35 @@ export class Api {
     return `${this.api}?${query({ FIF: image }, params, { V: tag, JTL: `${z},${i}` })}`;
   }
 
+  /** Every HDU's header: {hdus: [{index, name, type, cards: [[keyword, value, comment]...]}]}. */
+  headers(image) {
+    return requestJson(`${this.root}/analysis/header?${query({ FIF: image })}`, 'Header');
+  }
+
+  /** Statistics of channel `channel` inside a shape ("circle:x,y,r", "box:x1,y1,x2,y2"...), FITS pixels. */
+  stats(image, shape, channel) {
+    return requestJson(`${this.root}/analysis/stats?${query({ FIF: image, CHAN: channel, shape })}`,
+      'Region statistics');
+  }
+
+  /** Contour lines of a channel at `levels`: {binning, contours: [{level, paths: [[[x, y]...]...]}]}. */
+  contours(image, levels, channel) {
+    return requestJson(`${this.root}/analysis/contours?${query({ FIF: image, CHAN: channel,
+      levels: levels.join(',') })}`, 'Contours');
+  }
+
+  /** Values of a channel in the (2r+1)² pixels around FITS pixel (x, y): {x: [...], y: [...], values}. */
+  pixels(image, x, y, r, channel) {
+    return requestJson(`${this.root}/analysis/pixels?${query({ FIF: image, CHAN: channel, x, y, r })}`,
+      'Pixel table');
+  }
+
+  /** URL of the colour scale (a 256 x 1 PNG) of a channel under render parameters `params`. */
+  colorbarUrl(image, params, channel) {
+    const { CHAN: _shown, ...rest } = params; // the scale's own channel, even in colour-mix mode
+    return `${this.root}/analysis/colorbar?${query({ FIF: image }, rest, { CHAN: channel })}`;
+  }
+
   /** Folders and images of a data sub-folder. */
   list(path) {
     return requestJson(`${this.root}/list?${query({ path })}`, `Cannot list ${path || 'the data folder'}`);

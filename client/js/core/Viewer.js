@@ -36,6 +36,8 @@ import { WCS } from '../wcs/wcs.js';
 import { debounce, el } from './dom.js';
 import { MosaicWcs } from '../wcs/MosaicWcs.js';
 import { SpectralAxis } from '../wcs/SpectralAxis.js';
+import { AnalysisPanel } from '../panel/AnalysisPanel.js';
+import { Colorbar } from '../control/Colorbar.js';
 
 const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
 
@@ -77,6 +79,7 @@ export class Viewer extends Evented {
     this.minimap = new MiniMap(this).addTo(this.map);
     this.readout = new CursorReadout(this).addTo(this.map);
     this.scaleBar = new ScaleBar(this).addTo(this.map);
+    this.colorbar = new Colorbar(this).addTo(this.map);
     this.reticle = new Reticle(mapElement);
     this.grid = new WcsGrid(this);
     this.panels = {
@@ -90,6 +93,7 @@ export class Viewer extends Evented {
       overlays: new OverlayPanel(this, host),
       samp: new SampPanel(this, host),
       compare: new ComparePanel(this, host),
+      analysis: new AnalysisPanel(this, host),
     };
     for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);
     // The websocket (when the server has one): build progress, and live reload of a file rewritten on disk.

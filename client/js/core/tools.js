@@ -76,6 +76,8 @@ export const TOOLS = [
     run: panel('samp') },
   { name: 'aladin', keys: ['a'], label: 'Open in Aladin Lite (the image on the sky, as a HiPS)', group: 'Overlays',
     icon: ICONS.sky, needsImage: true, run: openAladin },
+  { name: 'analysis', keys: ['t'], label: 'Statistics, contours, pixel table, header', group: 'Tools',
+    icon: ICONS.analysis, needsImage: true, run: panel('analysis') },
   { name: 'fit', keys: ['0'], label: 'Fit the image', group: 'View', icon: ICONS.fit, needsImage: true,
     run: (viewer) => viewer.fitImage() },
   { name: 'link', keys: ['l'], label: 'Copy a link to this view', group: 'View', icon: ICONS.link,
