@@ -106,11 +106,9 @@ class Engine(Lifecycle):
             self.cache.discard(target.pyramid.stored.entry)
 
     def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
-        """The cuts of the first view: an 8-bit raster as itself (0-255); a deeper colour raster from the range of
-        its data, the same for every channel (its colours keep their balance); FITS data and deeper grey rasters
-        (detector frames in 16-bit TIFF) at zscale, where the sky shows as DS9 and Aladin users expect."""
-        meta = image.meta
-        n = image.geometry.nchannels
+        """First-view cuts: 8-bit rasters as themselves; deeper colour rasters over their data's range (colours
+        keep their balance); FITS data and deeper grey rasters at zscale, as DS9 and Aladin users expect."""
+        meta, n = image.meta, image.geometry.nchannels
         if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
             lo, hi = meta["type_range"]
             return [(float(lo), float(hi))] * n
@@ -195,15 +193,12 @@ class Engine(Lifecycle):
 
     def tile(self, image: Image, query: Query) -> bytes:
         z, i = query.tile  # type: ignore[misc]
-        data = self._read(image, lambda: image.pyramid.tile(z, i))
+        data = self.read(image, lambda: image.pyramid.tile(z, i))
         pixels = self.render_pixels(image, data, query.render)
         return encode.jpeg(pixels, self._quality(query.render))
 
     def read(self, image: Image, read: Callable[[], T]) -> T:
         """`read()` of the image's pyramid; a corrupt cache entry is dropped (the next open rebuilds it)."""
-        return self._read(image, read)
-
-    def _read(self, image: Image, read: Callable[[], T]) -> T:
         try:
             return read()
         except CorruptEntry:
@@ -214,7 +209,6 @@ class Engine(Lifecycle):
         return self.settings.quality if r.quality is None else r.quality
 
     def cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
-        """The cuts of every channel under the render settings `r` (MINMAX over the defaults)."""
         n = image.geometry.nchannels
         if r.auto_cuts == "minmax":
             cuts = [tuple(stats.cut_presets(s)["minmax"]) for s in image.stats]
@@ -300,7 +294,7 @@ class Engine(Lifecycle):
     def region(self, image: Image, query: Query) -> tuple[bytes, str]:
         """A snapshot (or FITS cutout) of a region; returns the bytes and a file-name stem."""
         p = self.region_plan(image, query)
-        data = self._read(image, lambda: image.pyramid.region(p.z, *p.box))
+        data = self.read(image, lambda: image.pyramid.region(p.z, *p.box))
         if p.block != (1, 1):
             data = cutout.block_mean(data, *p.block)
         x1, y1, x2, y2 = query.region  # type: ignore[misc]
@@ -314,7 +308,7 @@ class Engine(Lifecycle):
         g = image.geometry
         x, y = query.point  # type: ignore[misc]
         channels = self._channels(image, query)
-        values = self._read(image, lambda: image.pyramid.pixel(x - 1, g.height - y))
+        values = self.read(image, lambda: image.pyramid.pixel(x - 1, g.height - y))
         return {"values": [None if values is None else _json_float(values[c - 1]) for c in channels]}
 
     def _channels(self, image: Image, query: Query) -> list[int]:
@@ -335,7 +329,7 @@ class Engine(Lifecycle):
         t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(1)
         xs = np.rint(x1 + (x2 - x1) * t).astype(np.int64)
         ys = np.rint(y1 + (y2 - y1) * t).astype(np.int64)
-        values = self._read(image, lambda: self._sample_points(image, xs - 1, g.height - ys))
+        values = self.read(image, lambda: self._sample_points(image, xs - 1, g.height - ys))
         return {"profile": [
             {"x": int(xs[j]), "y": int(ys[j]),
              "values": [_json_float(values[c - 1, j]) for c in channels]}

@@ -107,7 +107,7 @@ async def stats(request: Request) -> Response:
     def measure() -> dict:
         return analysis.shape_stats(_fits_rows(engine, image, c, box), box[0], box[1], shape)
 
-    result = await run_in_threadpool(engine._read, image, measure)
+    result = await run_in_threadpool(engine.read, image, measure)
     unit = image.meta["header"].get("BUNIT", "")
     return JSONResponse({"channel": c + 1, "unit": unit if isinstance(unit, str) else "", **result}, headers=NO_STORE)
 
@@ -129,7 +129,7 @@ async def contours(request: Request) -> Response:
         origin = ((p + 1) / 2, g.height - (p - 1) / 2)
         return analysis.contour_paths(data, levels, origin, (p, -p), MAX_CONTOUR_POINTS)
 
-    lines = await run_in_threadpool(engine._read, image, trace)
+    lines = await run_in_threadpool(engine.read, image, trace)
     return JSONResponse({"channel": c + 1, "binning": p, "contours": lines}, headers=NO_STORE)
 
 
@@ -143,7 +143,7 @@ async def pixels(request: Request) -> Response:
     if x > g.width or y > g.height:
         raise InvalidParameter(f"x, y must lie inside the image (1..{g.width}, 1..{g.height})", "x")
     box = (max(1, x - r), max(1, y - r), min(g.width, x + r), min(g.height, y + r))
-    data = await run_in_threadpool(engine._read, image, lambda: _fits_rows(engine, image, c, box))
+    data = await run_in_threadpool(engine.read, image, lambda: _fits_rows(engine, image, c, box))
     rows = [[float(v) if np.isfinite(v) else None for v in row] for row in data[::-1]]  # top row first
     return JSONResponse({"channel": c + 1, "x": list(range(box[0], box[2] + 1)),
                          "y": list(range(box[3], box[1] - 1, -1)), "values": rows}, headers=NO_STORE)
