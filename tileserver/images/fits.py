@@ -10,12 +10,10 @@ its uncompressed size in RAM while it is being built.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import threading
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,11 +27,11 @@ from ..errors import InvalidParameter, TooLarge, UnsupportedImage
 from . import mosaic
 from .base import Chip, ImageSource, header_to_dict
 from .direct import DirectPixels, SourceFile, Strip
+from .fitswalk import MAX_HDUS, check_header_sizes  # noqa: F401 - MAX_HDUS is part of this module's limits
 from .mosaic import Placement
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 MAX_CHANNELS = 4096
-MAX_HDUS = 1000  # astropy parses every header at open; real files have at most a few hundred HDUs
 CHUNK_BYTES = 8 << 20  # raw bytes read and converted at a time from an uncompressed file
 TALL_TILE = 1024  # compressed tiles taller than this are decompressed whole once, not again for every band
 # Header cards that describe a single HDU's storage, not the image a viewer shows.
@@ -191,48 +189,6 @@ def open_fits(path: Path, selector: str | None, max_pixels: int, max_header_byte
 
     source.close = close
     return source
-
-
-def check_header_sizes(path: Path, max_bytes: int) -> None:
-    """Refuse a file with a header over max_bytes before astropy parses it: that costs it about a second and 15 MB
-    of memory per MB of header. Walks the HDUs by the data sizes their headers declare, reading headers only; a file
-    whose structure breaks down on the way (or a broken gzip stream) is left for astropy to refuse."""
-    try:
-        _walk_headers(path, max_bytes)
-    except (OSError, EOFError, zlib.error):
-        pass
-
-
-def _walk_headers(path: Path, max_bytes: int) -> None:
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
-        start = b"SIMPLE  ="
-        for _ in range(MAX_HDUS + 1):
-            size, cards = 0, {}
-            while "END" not in cards:
-                block = f.read(2880)
-                if len(block) < 2880 or size == 0 and not block.startswith(start):
-                    return
-                size += 2880
-                if size > max_bytes:
-                    raise TooLarge(f"the file has a FITS header of more than {max_bytes} bytes, the server's limit")
-                for i in range(0, 2880, 80):
-                    key = block[i:i + 8].rstrip().decode("ascii", "replace")
-                    if key == "END":
-                        cards["END"] = 0
-                        break
-                    if key in ("BITPIX", "PCOUNT", "GCOUNT") or key.startswith("NAXIS"):
-                        try:
-                            cards[key] = int(block[i + 10:i + 80].split(b"/")[0])
-                        except ValueError:
-                            return
-            naxis = cards.get("NAXIS", 0)
-            pixels = math.prod(cards.get(f"NAXIS{k}", 0) for k in range(1, naxis + 1)) if naxis > 0 else 0
-            data = abs(cards.get("BITPIX", 8)) // 8 * cards.get("GCOUNT", 1) * (cards.get("PCOUNT", 0) + pixels)
-            f.seek(-(-data // 2880) * 2880, os.SEEK_CUR)
-            start = b"XTENSION="
-        raise TooLarge(f"the file has more than {MAX_HDUS} HDUs, the server's limit")
 
 
 def _short(e: Exception) -> str:
