@@ -30,6 +30,7 @@ from .images import ImageSource, open_image
 from .images.direct import SourceFile, identity
 from .store import pyramid
 from .store.diskcache import CheckedPyramid, Entry
+from .store.pyramid import Geometry
 from .store.sourcelevels import Levels, SourceLevels, sample
 
 log = logging.getLogger("tileserver")
@@ -60,7 +61,7 @@ class Image:
             source.close()
 
     @property
-    def geometry(self) -> pyramid.Geometry:
+    def geometry(self) -> Geometry:
         return self.pyramid.geometry
 
     @property
@@ -238,7 +239,7 @@ class Lifecycle:
 
     def _image(self, key: str, query: Query, levels: Levels, manifest: dict[str, Any], final: frozenset[int],
                source: ImageSource | None) -> Image:
-        image = Image(key, self._display_name(query), levels, manifest, final_levels=final,  # type: ignore
+        image = Image(key, self._display_name(query), levels, manifest, final_levels=final,
                       source=source)
         image.default_cuts = self._default_cuts(image)  # type: ignore[attr-defined]
         return image

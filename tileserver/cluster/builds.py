@@ -73,6 +73,7 @@ def build_task(job: BuildJob) -> dict[str, Any]:
     from .. import iip as protocol
     from ..engine import Engine
     from ..errors import ImageNotFound
+    from ..store.diskcache import CheckedPyramid
     from ..store.objectstore import ObjectStore
     from .bus import RedisBus
 
@@ -87,13 +88,15 @@ def build_task(job: BuildJob) -> dict[str, Any]:
     engine.identity = identity(Path(settings.data_dir))
     bus = RedisBus(settings.redis_url) if settings.redis_url else None
     if bus is not None:
-        engine.board = bus  # type: ignore[assignment]  # same interface: progress reaches every node
+        engine.board = bus  # same interface: progress reaches every node
     query = protocol.parse([("FIF", job.fif), ("INFO", "")])
     _, key = engine.key_for(query)
     if key != job.key:
         raise ImageNotFound("the image changed on disk while it was being opened; try again", "FIF")
     image = engine.open(query, final=True)  # not a preview: the built entry
-    entry = image.pyramid.stored.entry  # type: ignore[union-attr]
+    stored = image.pyramid.stored
+    assert isinstance(stored, CheckedPyramid), "a final open holds the built cache entry"
+    entry = stored.entry
     try:
         manifest, mine = store.publish(key, entry.folder, entry.manifest)
     finally:

@@ -205,6 +205,6 @@ def attach(engine: Engine, settings: Settings) -> ClusterNode | None:
     engine.opener = node.opener
     engine.identity = builds.identity(Path(settings.data_dir))
     if node.bus is not None:
-        engine.board = node.bus  # type: ignore[assignment]
+        engine.board = node.bus
     node.start()
     return node

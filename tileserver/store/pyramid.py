@@ -287,10 +287,11 @@ def _build_channel(source: ImageSource, geometry: Geometry, fds: dict[int, int],
                     write_tile_row(fds[top], geometry, top, channel, y, tile_row)
             del rows
             for _, tile_row in binned_rows.add(binned) if binned_rows is not None else ():
+                row: np.ndarray | None = tile_row
                 for level in reversed(levels):
-                    if tile_row is None:
+                    if row is None:
                         break
-                    tile_row = level.push(tile_row)
+                    row = level.push(row)
             consumed += 1
             report("tiling", 0.98 * (channel + consumed / len(starts)) / geometry.nchannels)
             hold_if_gated()

@@ -13,6 +13,7 @@ every worker process computes the same cuts and every full-resolution tile is th
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ class Levels:
         self.stored, self.source, self.stored_levels = stored, source, stored_levels
         self.manifest = getattr(stored, "manifest", {})
 
-    def _at(self, z: int):  # type: ignore[no-untyped-def]
+    def _at(self, z: int) -> Any:
         return self.stored if z in self.stored_levels else self.source
 
     def tile(self, z: int, i: int) -> np.ndarray:
