@@ -1,7 +1,8 @@
 /**
  * Where the cursor and the reticle (the view centre) are: FITS pixel, sky position (sexagesimal and
  * degrees in the image's frame, or galactic on request) and the pixel values of every channel.
- * On a touch screen, a tap sets the cursor position.
+ * On a touch screen, a tap sets the cursor position. `pin(latlng)` holds the cursor row at a point (a click, the
+ * crosshair) until `unpin()`; the row's data-pinned says so.
  */
 import { Control, DomEvent } from '../leaflet.js';
 import { el, throttle } from '../core/dom.js';
@@ -24,6 +25,7 @@ export class CursorReadout extends Control {
     this._digits = 1;
     this._rows = {};
     this._probes = {};
+    this.pinned = null;
   }
 
   onAdd(map) {
@@ -41,23 +43,25 @@ export class CursorReadout extends Control {
     const showCursor = () => this._show('cursor', this._point && map.containerPointToLatLng(this._point));
     const move = throttle(showCursor, 30);
     map.on('mousemove click', (e) => {
+      if (this.pinned) return;
       // Over a control (toolbar, panels...) the mouse is not on the image.
       const target = e.originalEvent && e.originalEvent.target;
       this._point = target instanceof Element && target.closest('.leaflet-control') ? null : e.containerPoint;
       move();
     });
     map.on('mouseout', () => {
+      if (this.pinned) return;
       this._point = null;
       showCursor();
     });
     map.on('move', throttle(() => {
       this._show('centre', map.getCenter());
-      if (this._point) showCursor();
+      if (this._point && !this.pinned) showCursor();
     }, 50));
     // Throttled updates may be left with a position from the middle of an animation: settle on the final one.
     map.on('moveend', () => {
       this._show('centre', map.getCenter());
-      if (this._point) showCursor();
+      if (this._point && !this.pinned) showCursor();
     });
     this._viewer.on('imageopen', this._reset, this);
     this._viewer.on('imageclose', () => Object.values(this._probes).forEach((probe) => probe.reset(null)));
@@ -87,6 +91,7 @@ export class CursorReadout extends Control {
     this._frameNote.textContent = options.length ? '' : (viewer.wcsProblem || 'no WCS');
     this._frameNote.title = this._frameNote.textContent;
     this._mode = 'native';
+    this.unpin();
     // Digits that resolve a tenth of a pixel on the sky.
     const arcsec = wcs ? viewer.pixelScale() * 3600 : 1;
     this._digits = Math.min(4, Math.max(1, Math.ceil(-Math.log10(arcsec / 10))));
@@ -96,6 +101,24 @@ export class CursorReadout extends Control {
     }
     this._show('cursor', null);
     this._show('centre', viewer.map.getCenter());
+  }
+
+  /** Hold the cursor row at a map position (a click, the crosshair) until unpin(). */
+  pin(latlng) {
+    this.pinned = latlng;
+    this._rows.cursor.row.dataset.pinned = 'true';
+    this._rows.cursor.row.querySelector('th').textContent = 'pinned';
+    this._show('cursor', latlng);
+  }
+
+  /** Let the cursor row follow the cursor again. */
+  unpin() {
+    if (!this.pinned) return;
+    this.pinned = null;
+    delete this._rows.cursor.row.dataset.pinned;
+    this._rows.cursor.row.querySelector('th').textContent = 'cursor';
+    this._point = null;
+    this._show('cursor', null);
   }
 
   _setMode() {

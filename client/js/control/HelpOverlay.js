@@ -28,7 +28,8 @@ export class HelpOverlay {
     const keyRows = [...groups].map(([group, entries]) => el('section', {},
       el('h3', {}, group),
       el('dl', {}, ...entries.flatMap((s) => [
-        el('dt', {}, ...s.keys.flatMap((k, i) => [i ? ' ' : null, el('kbd', {}, KEY_NAMES[k] || k)])),
+        el('dt', {}, ...s.keys.flatMap((k, i) => [i ? ' ' : null, el('kbd', {}, KEY_NAMES[k] || k)]),
+          s.gesture ? `${s.keys.length ? ' or ' : ''}${s.gesture}` : null),
         el('dd', {}, s.label),
       ]))));
     const pointerRows = el('section', { class: 'ts-pointer-help' }, el('h3', {}, 'Mouse and touch'),

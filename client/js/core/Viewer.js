@@ -38,6 +38,10 @@ import { MosaicWcs } from '../wcs/MosaicWcs.js';
 import { SpectralAxis } from '../wcs/SpectralAxis.js';
 import { AnalysisPanel } from '../panel/AnalysisPanel.js';
 import { Colorbar } from '../control/Colorbar.js';
+import { Compass } from '../control/Compass.js';
+import { ContrastDrag } from '../handler/ContrastDrag.js';
+import { Crosshair } from '../control/Crosshair.js';
+import { ViewTransform } from './ViewTransform.js';
 
 const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
 
@@ -71,13 +75,17 @@ export class Viewer extends Evented {
       keyboard: false, zoomControl: false,
       attributionControl: false, fadeAnimation: false,
     });
+    this.transform = new ViewTransform(this.map);
     this.goto = new GotoControl(this).addTo(this.map);
     new Control.Zoom({ position: 'topleft' }).addTo(this.map);
+    this.compass = new Compass(this).addTo(this.map);
     this.toolbar = new Toolbar(TOOLS.filter((tool) => tool.icon).map((tool) => ({
       name: tool.name, title: `${tool.label} (${keyLabel(tool)})`, icon: tool.icon, run: () => tool.run(this),
     }))).addTo(this.map);
     this.minimap = new MiniMap(this).addTo(this.map);
     this.readout = new CursorReadout(this).addTo(this.map);
+    this.crosshair = new Crosshair(this);
+    this.contrastDrag = new ContrastDrag(this);
     this.scaleBar = new ScaleBar(this).addTo(this.map);
     this.colorbar = new Colorbar(this).addTo(this.map);
     this.reticle = new Reticle(mapElement);
@@ -326,6 +334,19 @@ export class Viewer extends Evented {
     return url;
   }
 
+  /** After a turn or flip of the view: the toolbar says which flips are on. */
+  viewTransformed() {
+    this.toolbar.setPressed('flip-x', this.transform.flipX).setPressed('flip-y', this.transform.flipY);
+    this.toolbar.setPressed('rotate', this.transform.quarter !== 0);
+  }
+
+  toggleCompass(show = null) {
+    const visible = show === null ? !this.compass._map : show;
+    if (visible) this.compass.addTo(this.map);
+    else this.compass.remove();
+    return this;
+  }
+
   /** Show or hide the sky coordinate grid. */
   toggleGrid(show = null) {
     const visible = show === null ? !this.map.hasLayer(this.grid) : show;
@@ -380,7 +401,7 @@ export class Viewer extends Evented {
   /** The tools table as keyboard shortcuts; tools that act on the view wait for an image. */
   _shortcutTable() {
     return TOOLS.map((tool) => ({
-      keys: tool.keys, label: tool.label, group: tool.group,
+      keys: tool.keys, label: tool.label, group: tool.group, gesture: tool.gesture,
       run: (event) => (!tool.needsImage || this.info) && tool.run(this, event),
     }));
   }

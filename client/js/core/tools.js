@@ -23,6 +23,11 @@ const ICONS = {
   grid: 'M3 8c6-2 12-2 18 0M3 16c6 2 12 2 18 0M8 3c-2 6-2 12 0 18M16 3c2 6 2 12 0 18',
   compare: 'M3 5h8v14H3zM13 5h8v14h-8z',
   samp: 'M5 12h4M15 12h4M9 12a3 3 0 1 0 6 0a3 3 0 1 0-6 0M3 9v6M21 9v6',
+  analysis: 'M4 20V11M9 20V5M14 20v-8M19 20V8M2 20h20',
+  rotate: 'M19 12a7 7 0 1 1-2.1-5M19 4v4h-4',
+  flipX: 'M12 3v18M9 7l-6 10h6zM15 7l6 10h-6z',
+  flipY: 'M3 12h18M7 9L17 3v6zM7 15l10 6v-6z',
+  crosshair: 'M12 2v7M12 15v7M2 12h7M15 12h7M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6',
   sky: 'M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M3 12h18M12 3c3 3 3 15 0 18M12 3c-3 3-3 15 0 18',
 };
 
@@ -47,10 +52,25 @@ function pan(viewer, event) {
 
 const panel = (name) => (viewer) => viewer.togglePanel(name);
 
+/** Turn the view a quarter clockwise (r), or anticlockwise (R). */
+function rotate(viewer, event) {
+  const t = viewer.transform;
+  t.set({ quarter: t.quarter + (event && event.key === 'R' ? -1 : 1) });
+  viewer.viewTransformed();
+}
+
+function flip(axis) {
+  return (viewer) => {
+    viewer.transform.set({ [axis]: !viewer.transform[axis] });
+    viewer.viewTransformed();
+  };
+}
+
 /**
- * @type {Array<{name: string, keys: string[], label: string, group: string, icon?: string,
+ * @type {Array<{name: string, keys: string[], label: string, group: string, icon?: string, gesture?: string,
  *   needsImage?: boolean, run: (viewer: any, event?: KeyboardEvent) => void}>}
- * Toolbar buttons appear in table order.
+ * Toolbar buttons appear in table order. A `gesture` is a mouse action that runs the tool (the help and the
+ * manual list it with the keys).
  */
 export const TOOLS = [
   { name: 'settings', keys: ['s'], label: 'Image settings', group: 'Image', icon: ICONS.settings, needsImage: true,
@@ -78,6 +98,20 @@ export const TOOLS = [
     icon: ICONS.sky, needsImage: true, run: openAladin },
   { name: 'analysis', keys: ['t'], label: 'Statistics, contours, pixel table, header', group: 'Tools',
     icon: ICONS.analysis, needsImage: true, run: panel('analysis') },
+  { name: 'rotate', keys: ['r', 'R'], label: 'Turn the view 90° clockwise (R: anticlockwise)', group: 'View',
+    icon: ICONS.rotate, needsImage: true, run: rotate },
+  { name: 'flip-x', keys: ['X'], label: 'Flip the view left-right (X)', group: 'View', icon: ICONS.flipX,
+    needsImage: true, run: flip('flipX') },
+  { name: 'flip-y', keys: ['Y'], label: 'Flip the view top-bottom (Y)', group: 'View', icon: ICONS.flipY,
+    needsImage: true, run: flip('flipY') },
+  { name: 'crosshair', keys: ['h'], label: 'Crosshair: the readout stays where you click', group: 'Tools',
+    icon: ICONS.crosshair, needsImage: true, run: (viewer) => viewer.crosshair.toggleMode() },
+  { name: 'pin', keys: ['.'], gesture: 'Click', label: 'Pin the readout (at the view centre, or where clicked); '
+    + 'again to unpin', group: 'Tools', needsImage: true, run: (viewer) => viewer.crosshair.togglePin() },
+  { name: 'contrast', keys: [], gesture: 'Right-drag', label: 'Contrast (up, down) and bias (left, right)',
+    group: 'Image', needsImage: true, run: () => {} },
+  { name: 'compass', keys: ['n'], label: 'Show or hide the compass (N, E and the image axes)', group: 'View',
+    run: (viewer) => viewer.toggleCompass() },
   { name: 'fit', keys: ['0'], label: 'Fit the image', group: 'View', icon: ICONS.fit, needsImage: true,
     run: (viewer) => viewer.fitImage() },
   { name: 'link', keys: ['l'], label: 'Copy a link to this view', group: 'View', icon: ICONS.link,
@@ -114,7 +148,7 @@ export const TOOLS = [
 /** Groups in the order the help and the manual show them. */
 export const GROUPS = ['View', 'Image', 'Tools', 'Overlays', 'Help'];
 
-/** The keys of a tool as printed ("[ ]", "Space"). */
+/** The keys of a tool as printed ("[ ]", "Space"), and its gesture ("Click"). */
 export function keyLabel(tool) {
-  return tool.keys.map((k) => KEY_NAMES[k] || k).join(' ');
+  return [...tool.keys.map((k) => KEY_NAMES[k] || k), ...(tool.gesture ? [tool.gesture] : [])].join(' ');
 }

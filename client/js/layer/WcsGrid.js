@@ -44,7 +44,7 @@ export class WcsGrid extends Layer {
 
   getEvents() {
     return {
-      move: this._schedule, resize: this._schedule, zoomend: this._schedule,
+      move: this._schedule, resize: this._schedule, zoomend: this._schedule, viewtransform: this._schedule,
       zoomanim: () => this._container.classList.add('ts-grid-hidden'), // drawn anew once the zoom is over
     };
   }
@@ -61,7 +61,8 @@ export class WcsGrid extends Layer {
   redraw() {
     const map = this._map;
     const viewer = this._viewer;
-    const size = map.getSize();
+    // The view turned or flipped (see ViewTransform): lines and labels are drawn in screen pixels.
+    const size = viewer.transform.screenSize();
     const ratio = window.devicePixelRatio || 1;
     Object.assign(this._canvas, { width: Math.round(size.x * ratio), height: Math.round(size.y * ratio) });
     Object.assign(this._canvas.style, { width: `${size.x}px`, height: `${size.y}px` });
@@ -77,10 +78,10 @@ export class WcsGrid extends Layer {
     const origin = map.project(map.containerPointToLatLng([0, 0]));
     const toScreen = (lon, lat) => {
       const [x, y] = wcs.worldToPixel(lon, lat);
-      return Number.isFinite(x) && Number.isFinite(y) ? map.project(viewer.mapping.fitsToLatLng(x, y)).subtract(origin)
-        : null;
+      return Number.isFinite(x) && Number.isFinite(y)
+        ? viewer.transform.toScreen(map.project(viewer.mapping.fitsToLatLng(x, y)).subtract(origin)) : null;
     };
-    const extent = this._extent(size, toScreen);
+    const extent = this._extent(map.getSize(), toScreen, size);
     if (!extent) return;
     const equatorial = frameOf(wcs).unit === 'hms';
     const styles = equatorial ? ['hms', 'dms'] : ['decimal', 'decimal'];
@@ -126,7 +127,7 @@ export class WcsGrid extends Layer {
    * [lonMin, lonMax, latMin, latMax] of the view in the WCS's frame (longitudes unwrapped about the centre's,
    * all of them when a pole is in view), or null when the view is off the projection.
    */
-  _extent(size, toScreen) {
+  _extent(size, toScreen, screen) {
     const map = this._map;
     const viewer = this._viewer;
     const world = (px, py) => viewer.wcs.pixelToWorld(
@@ -146,7 +147,7 @@ export class WcsGrid extends Layer {
     const extent = [Math.min(...lons), Math.max(...lons), Math.min(...lats), Math.max(...lats)];
     for (const pole of [90, -90]) {
       const p = toScreen(0, pole);
-      if (p && p.x >= 0 && p.y >= 0 && p.x <= size.x && p.y <= size.y) {
+      if (p && p.x >= 0 && p.y >= 0 && p.x <= screen.x && p.y <= screen.y) {
         extent[0] = 0;
         extent[1] = 360;
         extent[pole > 0 ? 3 : 2] = pole;
@@ -172,7 +173,7 @@ export class WcsGrid extends Layer {
    * samples, then refined by bisection on the line itself, so that the label sits where the line really is.
    */
   _label(axis, value, text, line, side) {
-    const size = this._map.getSize();
+    const size = this._viewer.transform.screenSize();
     let previous = null;
     for (let i = 0; i <= LINE_POINTS; i += 1) {
       const t = i / LINE_POINTS;

@@ -1,0 +1,212 @@
+"""DS9's basics in Chromium: the N/E compass against astropy (a rotated and flipped WCS, a solar image, a mosaic),
+the view turned and flipped with readouts and regions still right, right-drag contrast and bias, the pinned
+readout and the crosshair. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+from test_client_firstlook import SOLAR, mosaic, write
+
+from conftest import LiveServer, save_artifact, sky, tan_header
+from test_client_viewer import no_errors, open_viewer, readout, settle, start_server
+
+pytestmark = pytest.mark.browser
+
+# East of north by 30 degrees, and mirrored (CD determinant > 0: east to the right at no rotation).
+ANGLE = np.radians(30)
+ROTATED = {**tan_header(300, 200), "CD1_1": 5.5e-5 * np.cos(ANGLE), "CD1_2": -5.5e-5 * np.sin(ANGLE),
+           "CD2_1": 5.5e-5 * np.sin(ANGLE), "CD2_2": 5.5e-5 * np.cos(ANGLE), "CRVAL2": 60.0}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("orientation")
+    data = root / "data"
+    data.mkdir()
+    write(data / "rotated.fits", sky(300, 200, seed=5), ROTATED)
+    y, x = np.mgrid[:512, :512]
+    radius = np.hypot(x - 255.5, y - 255.5) * 4.8 / 960
+    write(data / "sun.fits", np.where(radius < 1, 800.0, 5.0).astype(np.float32), SOLAR)
+    mosaic(data / "mosaic.fits")
+    return {"root": root, "data": data, "cache": root / "cache"}
+
+
+@pytest.fixture(scope="module")
+def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
+    srv = start_server(folders)
+    yield srv
+    srv.stop()
+
+
+def compass(page: Any) -> dict[str, tuple[float, float]]:
+    data = page.evaluate("() => ({...document.querySelector('.ts-compass').dataset})")
+    return {k: tuple(float(v) for v in data[k].split(",")) for k in ("north", "east", "x", "y") if data.get(k)}
+
+
+def astropy_directions(header: fits.Header | dict[str, Any], x: float, y: float, solar: bool = False
+                       ) -> dict[str, np.ndarray]:
+    """Unit pixel-space directions (FITS x right, y up) of north and east at FITS (x, y), by astropy."""
+    wcs = WCS(header).celestial
+    lon, lat = wcs.all_pix2world([[x, y]], 1)[0]
+    step = 2e-4 if not solar else 2e-4 * 3600
+    east = -1 if solar else 1
+    out = {}
+    for name, (dlon, dlat) in {"north": (0, step), "east": (east * step / np.cos(np.radians(lat)), 0)}.items():
+        if solar:  # helioprojective: lon, lat in arcsec for astropy here (CUNIT arcsec)
+            p = wcs.all_world2pix([[lon + dlon, lat + dlat]], 1)[0]
+        else:
+            c = SkyCoord(lon + dlon, lat + dlat, unit="deg")
+            p = wcs.all_world2pix([[c.ra.deg, c.dec.deg]], 1)[0]
+        d = p - [x, y]
+        out[name] = d / np.hypot(*d)
+    return out
+
+
+def on_screen(pixel_dir: np.ndarray, transform: dict[str, Any]) -> np.ndarray:
+    """Screen direction (y down) of a FITS pixel direction under the view's turn and flips."""
+    x, y = pixel_dir[0], -pixel_dir[1]  # FITS y up -> screen y down
+    x, y = (-x if transform["flipX"] else x), (-y if transform["flipY"] else y)
+    for _ in range(transform["quarter"] % 4):
+        x, y = -y, x
+    return np.array([x, y])
+
+
+def transform_view(page: Any, **state: Any) -> None:
+    page.evaluate("(s) => { const v = window.tileserverViewer; v.transform.set(s); v.viewTransformed(); }", state)
+    settle(page)
+
+
+def check_compass(page: Any, header: Any, solar: bool = False) -> None:
+    centre = page.evaluate("() => window.tileserverViewer.centerPixel()")
+    state = page.evaluate("() => window.tileserverViewer.transform.state()")
+    page.wait_for_function("() => document.querySelector('.ts-compass').dataset.north")
+    page.evaluate("() => window.tileserverViewer.compass.update()")
+    shown = compass(page)
+    expected = astropy_directions(header, *centre, solar=solar)
+    for name in ("north", "east"):
+        want = on_screen(expected[name], state)
+        assert np.degrees(np.arccos(np.clip(np.dot(want, shown[name]), -1, 1))) < 0.5, (name, state, shown, want)
+    assert np.allclose(shown["x"], on_screen(np.array([1, 0]), state), atol=1e-3)
+    assert np.allclose(shown["y"], on_screen(np.array([0, 1]), state), atol=1e-3)
+
+
+def test_compass_follows_the_wcs_and_the_view(server, page, folders):
+    open_viewer(page, server, "image=rotated.fits")
+    header = fits.getheader(folders["data"] / "rotated.fits")
+    check_compass(page, header)
+    save_artifact("orientation-compass-rotated.png", page.screenshot())
+    for state in ({"quarter": 1}, {"quarter": 1, "flipX": True}, {"quarter": 3, "flipX": False, "flipY": True}):
+        transform_view(page, **state)
+        check_compass(page, header)
+    save_artifact("orientation-compass-turned-flipped.png", page.screenshot())
+    open_viewer(page, server, "image=sun.fits")
+    check_compass(page, fits.getheader(folders["data"] / "sun.fits"), solar=True)
+    assert page.evaluate("() => document.querySelector('.ts-compass').dataset.frame") == "helioprojective"
+    save_artifact("orientation-compass-solar.png", page.screenshot())
+    # A mosaic: the compass at the centre of the second chip uses that chip's WCS.
+    open_viewer(page, server, "image=mosaic.fits&x=300&y=150&zoom=1")
+    chip = fits.getheader(folders["data"] / "mosaic.fits", 2)
+    shown = compass(page)
+    expected = astropy_directions(chip, 300 - 200 + 10, 150)
+    assert np.dot(on_screen(expected["north"], {"quarter": 0, "flipX": False, "flipY": False}), shown["north"]) > 0.9999
+    no_errors(page)
+
+
+def turned_point(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates where FITS pixel (x, y) is drawn on screen under the view's turn and flips."""
+    p = page.evaluate("([x, y]) => { const v = window.tileserverViewer, m = v.map;"
+                      " const p = v.transform.toScreen(m.latLngToContainerPoint(v.mapping.fitsToLatLng(x, y)));"
+                      " const r = m.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }",
+                      [x, y])
+    return p[0], p[1]
+
+
+def hover_turned(page: Any, x: float, y: float) -> dict[str, Any]:
+    px, py = turned_point(page, x, y)
+    page.mouse.move(px + 1, py)
+    page.mouse.move(px, py)
+    page.wait_for_function("""([x, y]) => { const r = document.querySelector('.ts-row-cursor');
+        return Math.abs(r.dataset.x - x) <= 0.5 && Math.abs(r.dataset.y - y) <= 0.5
+            && r.dataset.pixel === `${Math.round(r.dataset.x)},${Math.round(r.dataset.y)}`
+            && !r.querySelector('.ts-stale'); }""", arg=[x, y], timeout=10000)
+    return readout(page, "cursor")
+
+
+def test_readout_stays_right_when_turned_and_flipped(server, page, folders):
+    open_viewer(page, server, "image=rotated.fits&x=150&y=100&zoom=2")
+    wcs = WCS(fits.getheader(folders["data"] / "rotated.fits"))
+    data = fits.getdata(folders["data"] / "rotated.fits")
+    for state in ({"quarter": 1}, {"quarter": 2, "flipX": True}, {"quarter": 3, "flipY": True, "flipX": False}):
+        transform_view(page, **state)
+        for x, y in ((120.0, 80.0), (170.0, 115.0)):
+            shown = hover_turned(page, x, y)
+            px, py = (int(v) for v in shown["data"]["pixel"].split(","))
+            assert abs(px - x) <= 1 and abs(py - y) <= 1  # the pixel under the mouse, to the screen pixel
+            assert abs(float(shown["value"]) - data[py - 1, px - 1]) <= 1e-3 * abs(data[py - 1, px - 1])
+            ra, dec = wcs.all_pix2world([[float(shown["data"]["x"]), float(shown["data"]["y"])]], 1)[0]
+            assert abs(float(shown["data"]["lon"]) - ra) * 3600 * np.cos(np.radians(dec)) < 0.01
+            assert abs(float(shown["data"]["lat"]) - dec) * 3600 < 0.01
+    save_artifact("orientation-turned-readout.png", page.screenshot())
+    no_errors(page)
+
+
+def test_right_drag_changes_contrast_and_bias(server, page):
+    open_viewer(page, server, "image=rotated.fits")
+    before = page.evaluate("() => window.tileserverViewer.settings.cutsOf(1)")
+    x, y = 600, 400
+    page.mouse.move(x, y)
+    page.mouse.down(button="right")
+    page.mouse.move(x + 120, y, steps=4)  # bias: to the right, the cuts' middle goes down (a brighter image)
+    page.mouse.move(x + 120, y - 160, steps=4)  # contrast: up, a narrower range
+    page.mouse.up(button="right")
+    settle(page)
+    after = page.evaluate("() => window.tileserverViewer.settings.cutsOf(1)")
+    width0, width1 = before[1] - before[0], after[1] - after[0]
+    assert sum(after) / 2 < sum(before) / 2
+    assert width1 < width0 * 0.7
+    # The tiles on view are those of the new cuts, and the link carries them.
+    assert "MINMAX=1:" in page.evaluate("() => window.tileserverViewer.rendered.params.MINMAX ? "
+                                        "'MINMAX=' + window.tileserverViewer.rendered.params.MINMAX : ''")
+    assert page.evaluate("() => document.querySelectorAll('.ts-menu, [role=menu]').length") == 0
+    no_errors(page)
+
+
+def test_click_pins_the_readout_and_the_crosshair_holds_it(server, page):
+    open_viewer(page, server, "image=rotated.fits&x=150&y=100&zoom=2")
+    px, py = turned_point(page, 140, 90)
+    page.mouse.click(px, py)
+    pinned = readout(page, "cursor")
+    assert pinned["data"].get("pinned") == "true"
+    page.mouse.move(px + 200, py + 100)
+    page.mouse.move(px + 220, py + 120)
+    page.wait_for_timeout(100)  # the readout would follow within its 30 ms throttle
+    held = readout(page, "cursor")
+    assert held["data"]["x"] == pinned["data"]["x"] and held["data"]["y"] == pinned["data"]["y"]
+    assert abs(float(held["data"]["x"]) - 140) < 0.5 and abs(float(held["data"]["y"]) - 90) < 0.5
+    page.mouse.click(px + 220, py + 120)  # unpin: the row follows the cursor again
+    page.mouse.move(px, py)
+    page.wait_for_function("() => !document.querySelector('.ts-row-cursor').dataset.pinned")
+    # Crosshair mode (key h): lines across the view at the clicked point, the readout on it.
+    page.keyboard.press("h")
+    assert page.get_attribute("[data-tool=crosshair]", "aria-pressed") == "true"
+    page.mouse.click(px, py)
+    lines = page.evaluate("() => { const c = document.querySelector('.ts-crosshair');"
+                          " return {x: +c.dataset.x, y: +c.dataset.y,"
+                          " shown: [...c.querySelectorAll('.ts-crosshair-h, .ts-crosshair-v')]"
+                          ".every((l) => !l.hidden)}; }")
+    assert lines["shown"] and abs(lines["x"] - px) <= 1 and abs(lines["y"] - py) <= 1
+    page.mouse.click(px + 50, py)  # a click moves the crosshair; the readout stays pinned
+    moved = readout(page, "cursor")
+    assert moved["data"].get("pinned") == "true" and float(moved["data"]["x"]) > 140 + 20
+    save_artifact("orientation-crosshair.png", page.screenshot())
+    page.keyboard.press("h")
+    assert page.evaluate("() => document.querySelector('.ts-row-cursor').dataset.pinned === undefined")
+    no_errors(page)
