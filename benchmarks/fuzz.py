@@ -89,6 +89,7 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="tileserver-fuzz-"))
     data, cache, extra = root / "data", root / "cache", root / "extra"
+    failures = root / "failures"
     for folder in (data, cache, extra):
         folder.mkdir()
     seeds = seed_files()
@@ -142,6 +143,9 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
                     statuses[f"{status // 100}xx"] += 1
                     if status >= 500 and r is not None and status != 503:
                         fives.append(f"{method} {url}: {status} {r.text[:120]}")
+                    if status >= 500 and status != 503:  # kept, to replay it: failures/{case}-{name}
+                        failures.mkdir(exist_ok=True)
+                        (failures / f"{cases}-{name}").write_bytes(mutant)
             watcher.running = False
             deaths = len(watcher.seen - initial) if watcher.seen else 0
     finally:

@@ -47,11 +47,18 @@ class Limits:
     max_tiles: int
 
 
-def limits_for(tile_size: int, max_region_tile_count: int) -> Limits:
-    # An answer is read from the level at most twice its size in each direction: a quarter of the tiles a region
-    # snapshot may cover keeps what one request decodes within the same limit.
-    area = max(tile_size * tile_size, max_region_tile_count * tile_size * tile_size // 4)
-    return Limits(MAX_SIDE, MAX_SIDE, area, max_region_tile_count)
+BYTES_PER_PIXEL = 4 * 6  # float32, per channel and output pixel: the read (up to 4 per output pixel) and the output
+
+
+def limits_for(tile_size: int, max_region_tile_count: int, nchannels: int = 1, max_bytes: int = 2**62) -> Limits:
+    """The limits of an image of `nchannels` channels. An answer is read from the level at most twice its size in
+    each direction: a quarter of the tile planes a region snapshot may cover keeps what one request decodes within
+    the same limit; and every channel is read, so the area and the tiles shrink with the channels, and with the
+    per-request memory budget (max_request_bytes)."""
+    planes = max(1, max_region_tile_count // nchannels)
+    area = max(tile_size * tile_size, planes * tile_size * tile_size // 4)
+    area = max(1, min(area, max_bytes // (BYTES_PER_PIXEL * nchannels)))
+    return Limits(MAX_SIDE, MAX_SIDE, area, planes)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -45,11 +46,19 @@ def csv_to_votable(data: bytes, name: str) -> bytes:
     from astropy.io import ascii as astropy_ascii
     from astropy.io.votable import from_table, writeto
 
+    from .datapath import sealed
+
     try:
-        table = astropy_ascii.read(data.decode("utf-8", "replace"), format="csv")
+        # Lines, never one string: astropy reads a one-line string as a file name or URL to open. Sealed:
+        # the content opens nothing, whatever the reader does with it.
+        with sealed():
+            table = astropy_ascii.read(data.decode("utf-8", "replace").splitlines(), format="csv")
     except Exception as e:  # astropy's readers raise many kinds of error on a malformed file
-        raise UnsupportedImage(f"{name} is not a CSV table: {str(e).splitlines()[0][:200]}", "path") from None
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise UnsupportedImage(f"{name} is not a CSV table: {first[:200]}", "path") from None
     table.meta.clear()
     out = io.BytesIO()
-    writeto(from_table(table, table_id=Path(name).stem[:64] or "catalog"), out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # column names that are no XML ID: astropy makes one, and says so
+        writeto(from_table(table, table_id=Path(name).stem[:64] or "catalog"), out)
     return out.getvalue()

@@ -15,17 +15,23 @@ from ..errors import TooLarge
 MAX_HDUS = 1000  # astropy parses every header at open; real files have at most a few hundred HDUs
 
 
-def check_header_sizes(path: Path, max_bytes: int) -> None:
+PARSED_BYTES_PER_HEADER_BYTE = 15  # what astropy's parsed cards cost in memory, per byte of header
+
+
+def check_header_sizes(path: Path, max_bytes: int) -> int:
     """Refuse a file with a header over max_bytes before astropy parses it: that costs it about a second and 15 MB
     of memory per MB of header. Walks the HDUs by the data sizes their headers declare, reading headers only; a file
-    whose structure breaks down on the way (or a broken gzip stream) is left for astropy to refuse."""
+    whose structure breaks down on the way (or a broken gzip stream) is left for astropy to refuse. Returns the
+    header bytes walked, all HDUs together."""
+    walked = [0]
     try:
-        _walk_headers(path, max_bytes)
+        _walk_headers(path, max_bytes, walked)
     except (OSError, EOFError, zlib.error):
         pass
+    return walked[0]
 
 
-def _walk_headers(path: Path, max_bytes: int) -> None:
+def _walk_headers(path: Path, max_bytes: int, walked: list[int]) -> None:
     with open(path, "rb") as f:
         gzipped = f.read(2) == b"\x1f\x8b"
     with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
@@ -37,6 +43,7 @@ def _walk_headers(path: Path, max_bytes: int) -> None:
                 if len(block) < 2880 or size == 0 and not block.startswith(start):
                     return
                 size += 2880
+                walked[0] += 2880
                 if size > max_bytes:
                     raise TooLarge(f"the file has a FITS header of more than {max_bytes} bytes, the server's limit")
                 for i in range(0, 2880, 80):

@@ -10,7 +10,9 @@ from typing import Any
 from astropy.io import fits
 
 from ..errors import TooLarge, UnsupportedImage
+from . import over_budget
 from .fits import _quiet, check_header_sizes
+from .fitswalk import PARSED_BYTES_PER_HEADER_BYTE
 
 MAX_HDUS = 1000
 
@@ -24,9 +26,12 @@ def _value(value: Any) -> Any:
     return None if value is None or isinstance(value, fits.card.Undefined) else str(value)
 
 
-def read_headers(path: Path, max_header_bytes: int) -> list[dict[str, Any]]:
-    """[{index, name, type, cards: [[keyword, value, comment], ...]}] of every HDU of the file."""
-    check_header_sizes(path, max_header_bytes)
+def read_headers(path: Path, max_header_bytes: int, max_bytes: int = 2**62) -> list[dict[str, Any]]:
+    """[{index, name, type, cards: [[keyword, value, comment], ...]}] of every HDU of the file; refused (TooLarge)
+    when parsing all of them would take more than max_bytes of memory."""
+    need = check_header_sizes(path, max_header_bytes) * PARSED_BYTES_PER_HEADER_BYTE
+    if need > max_bytes:
+        raise over_budget(need, max_bytes)
     try:
         with _quiet(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
             out = []

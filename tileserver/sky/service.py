@@ -24,6 +24,7 @@ HIPS_RENDER = Render(blank=(0, 0, 0))
 
 FORMATS = ("jpg", "fits")
 MAX_SKIES = 64  # images whose sky description a worker keeps
+BYTES_PER_PIXEL = 4 * 3  # float32, per channel: the resampled tile and the renderer's copies
 QUEUE_PER_SLOT = 32  # tiles that may wait for each slot before more are refused (503)
 
 
@@ -88,6 +89,7 @@ class HipsService:
         cached = self.engine.tiles.get(key)  # type: ignore[arg-type]
         if cached is not None:
             return cached
+        self._check_budget(image, sky.tile_width ** 2, "npix")
         data = self._sample(image, sky, order, npix, sky.shift)
         if np.isnan(data).all():
             raise TileNotFound("the image does not reach this tile", "npix")
@@ -106,6 +108,7 @@ class HipsService:
             return cached
         per_row, rows = healpix.allsky_grid()
         side = healpix.ALLSKY_TILE
+        self._check_budget(image, per_row * side * rows * side, "path")
         shift = side.bit_length() - 1
         mosaic = np.full((image.geometry.nchannels, rows * side, per_row * side), np.nan, np.float32)
         for npix in range(healpix.tiles_at(healpix.ALLSKY_ORDER)):
@@ -121,6 +124,10 @@ class HipsService:
         tile = CachedTile(self.etag(image, key), body)
         self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
         return tile
+
+    def _check_budget(self, image: Image, pixels: int, param: str) -> None:
+        """Every channel is resampled (and rendered, for JPEG): the memory follows the channels, checked first."""
+        self.engine.check_budget(BYTES_PER_PIXEL * image.geometry.nchannels * pixels, param)
 
     def _sample(self, image: Image, sky: hips.SkyImage, order: int, npix: int, shift: int) -> np.ndarray:
         with self._lock:

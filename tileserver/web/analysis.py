@@ -71,9 +71,11 @@ def _fits_rows(engine: Engine, image: Image, c: int, box: tuple[int, int, int, i
     x1, y1, x2, y2 = box
     ts = g.tile_size
     tiles = ((x2 - 1) // ts - (x1 - 1) // ts + 1) * ((g.height - y1) // ts - (g.height - y2) // ts + 1)
-    if tiles > engine.settings.max_region_tile_count:
-        raise TooLarge(f"the shape covers {tiles} full-resolution tiles, over the limit of "
-                       f"{engine.settings.max_region_tile_count}", "shape")
+    # Every channel of each tile is read: the limits count tile planes and bytes, as the API's regions do.
+    if tiles * g.nchannels > engine.settings.max_region_tile_count:
+        raise TooLarge(f"the shape covers {tiles} full-resolution tiles x {g.nchannels} channel(s), over the limit "
+                       f"of {engine.settings.max_region_tile_count} tile planes", "shape")
+    engine.check_budget(2 * 4 * g.nchannels * (x2 - x1 + 1) * (y2 - y1 + 1), "shape")
     data = image.pyramid.region(g.levels - 1, x1 - 1, g.height - y2, x2, g.height - y1 + 1)
     return data[c, ::-1]
 
@@ -81,7 +83,7 @@ def _fits_rows(engine: Engine, image: Image, c: int, box: tuple[int, int, int, i
 def _headers(engine: Engine, path: Path) -> list[dict]:
     # Through the door: the very file resolve() approved, and headers (user content) open nothing else.
     with datapath.pinned(engine.data_dir, path) as pinned, datapath.sealed(pinned):
-        return read_headers(pinned, engine.settings.max_fits_header_bytes)
+        return read_headers(pinned, engine.settings.max_fits_header_bytes, engine.settings.max_request_bytes)
 
 
 async def header(request: Request) -> Response:
@@ -112,14 +114,31 @@ async def stats(request: Request) -> Response:
     return JSONResponse({"channel": c + 1, "unit": unit if isinstance(unit, str) else "", **result}, headers=NO_STORE)
 
 
+def _level_bytes(image: Image, z: int) -> int:
+    w, h = image.geometry.level_size(z)
+    return 2 * 4 * image.geometry.nchannels * w * h  # the level read, all channels, and one channel's copies
+
+
+def _level_cost(engine: Engine, image: Image, z: int) -> int:
+    """How far reading all of level z is over the limits (tile planes, memory): 0 when within them."""
+    g = image.geometry
+    columns, rows = g.grid(z)
+    over_planes = columns * rows * g.nchannels - engine.settings.max_region_tile_count
+    return max(0, over_planes) + max(0, _level_bytes(image, z) - engine.settings.max_request_bytes)
+
+
 async def contours(request: Request) -> Response:
     levels = analysis.parse_levels(request.query_params.get("levels", ""), MAX_CONTOUR_LEVELS)
     engine, query, image = await _open(request)
     c = _channel(image, query)
     g = image.geometry
     z = g.levels - 1
-    while z > 0 and max(g.level_size(z)) > CONTOUR_SIDE:
-        z -= 1
+    while z > 0 and (max(g.level_size(z)) > CONTOUR_SIDE or _level_cost(engine, image, z) > 0):
+        z -= 1  # coarser until the level is small enough, in pixels and in tile planes and bytes of all channels
+    if _level_cost(engine, image, z) > 0:
+        engine.check_budget(_level_bytes(image, z), "CHAN")
+        raise TooLarge(f"the image has too many channels ({g.nchannels}) for contours within the server's limits",
+                       "CHAN")
     p = 2 ** (g.levels - 1 - z)  # full-resolution pixels per level pixel
     w, h = g.level_size(z)
 

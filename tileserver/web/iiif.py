@@ -95,8 +95,11 @@ class Iiif:
     def __init__(self, api: Api) -> None:
         self.api = api  # its open() shares one build per image with the API's requests
         self.engine: Engine = api.engine
-        settings = self.engine.settings
-        self.limits = iiif.limits_for(settings.tile_size, settings.max_region_tile_count)
+
+    def limits(self, image: Image) -> iiif.Limits:
+        """This image's limits: the answers of an image of many channels are smaller (every channel is read)."""
+        s, g = self.engine.settings, image.geometry
+        return iiif.limits_for(g.tile_size, s.max_region_tile_count, g.nchannels, s.max_request_bytes)
 
     async def endpoint(self, request: Request) -> Response:
         try:
@@ -141,7 +144,7 @@ class Iiif:
 
     def _info(self, request: Request, image: Image, base: str) -> Response:
         g = image.geometry
-        body = iiif.info(base, g.width, g.height, g.tile_size, g.levels, self.limits)
+        body = iiif.info(base, g.width, g.height, g.tile_size, g.levels, self.limits(image))
         etag = '"' + hashlib.sha1(repr((image.key, base, self.engine.settings_tag)).encode()).hexdigest()[:20] + '"'
         headers = {"ETag": etag, "Cache-Control": REVALIDATE.decode(), "Link": PROFILE_LINK}
         if none_match(request.scope, etag.encode()):
@@ -154,7 +157,12 @@ class Iiif:
     async def _image(self, request: Request, image: Image, query: iip.Query, req: iiif.ImageRequest,
                      base: str) -> Response:
         g = image.geometry
-        plan = iiif.plan(req, g.width, g.height, self.limits)
+        limits = self.limits(image)
+        plan = iiif.plan(req, g.width, g.height, limits)
+        read = iiif.choose_read(plan, g.width, g.height, g.tile_size, g.levels, limits.max_tiles)
+        # What the read and the output take, every channel, checked before any pixel is read (413 past it).
+        out_pixels = plan.out_w * plan.out_h * (2 if req.rotation % 90 else 1)  # an arbitrary angle grows it
+        self.engine.check_budget(4 * g.nchannels * ((read.x1 - read.x0) * (read.y1 - read.y0) + out_pixels), "size")
         canonical = iiif.canonical(req, plan, g.width, g.height)
         key = IiifKey(image.key, canonical, query.render)
         cache_control = (IMMUTABLE if query.version == image.key else REVALIDATE).decode()
@@ -165,7 +173,7 @@ class Iiif:
             etag = ('"' + hashlib.sha1(ident.encode()).hexdigest()[:20] + '"').encode()
             if none_match(request.scope, etag):
                 return Response(status_code=304, headers={**headers, "ETag": etag.decode()})
-            data = await run_in_threadpool(self._render, image, query, req, plan)
+            data = await run_in_threadpool(self._render, image, query, req, plan, read)
             tile = CachedTile(etag, data)
             self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
         headers["ETag"] = tile.etag.decode()
@@ -175,9 +183,8 @@ class Iiif:
         headers["Content-Disposition"] = f'inline; filename="{quote(stem)}.{req.format}"'
         return Response(tile.data, media_type=iiif.MEDIA_TYPES[req.format], headers=headers)
 
-    def _render(self, image: Image, query: iip.Query, req: iiif.ImageRequest, plan: iiif.Plan) -> bytes:
-        g = image.geometry
-        read = iiif.choose_read(plan, g.width, g.height, g.tile_size, g.levels, self.limits.max_tiles)
+    def _render(self, image: Image, query: iip.Query, req: iiif.ImageRequest, plan: iiif.Plan,
+                read: iiif.Read) -> bytes:
         data = image.pyramid.region(read.z, read.x0, read.y0, read.x1, read.y1)
         data = iiif.resample(data, read.box, plan.out_w, plan.out_h)
         pixels = iiif.finish(self.engine.render_pixels(image, data, query.render), req)
