@@ -107,3 +107,22 @@ def test_viewer_page_configuration(client_for):
     assert config["ws"] == "/ws"
     # Everything the page loads comes from the server itself: no CDN.
     assert not re.search(r'(src|href)="(https?:)?//', page.text)
+
+
+def test_list_names_image_extensions_and_skips_table_only_fits(client, data_dir: Path):
+    import numpy as np
+    from astropy.io import fits
+
+    table = fits.BinTableHDU.from_columns([fits.Column(name="flux", format="E", array=np.arange(3.0))], name="CAT")
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(data_dir / "table.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((30, 20), np.float32), name="SCI"), table,
+                  fits.CompImageHDU(np.zeros((10, 12), np.float32), name="COMP")]).writeto(data_dir / "mef.fits")
+    fits.PrimaryHDU(np.zeros((5, 6), np.float32)).writeto(data_dir / "one.fits")
+    (data_dir / "broken.fits").write_bytes(b"not FITS at all")
+    entries = {e["name"]: e for e in client.get("/list").json()["entries"]}
+    assert "table.fits" not in entries
+    assert entries["mef.fits"]["hdus"] == [{"index": 1, "name": "SCI", "shape": [20, 30]},
+                                           {"index": 3, "name": "COMP", "shape": [12, 10]}]
+    assert "hdus" not in entries["one.fits"] and "broken.fits" in entries  # unknown: listed, the viewer will say
+    info = client.get("/api", params={"FIF": "mef.fits[3]", "INFO": ""})
+    assert info.status_code == 200 and info.json()["full_size"] == [12, 10]

@@ -210,3 +210,88 @@ def test_click_pins_the_readout_and_the_crosshair_holds_it(server, page):
     page.keyboard.press("h")
     assert page.evaluate("() => document.querySelector('.ts-row-cursor').dataset.pinned === undefined")
     no_errors(page)
+
+
+@pytest.fixture(scope="module")
+def browse_server(folders: dict[str, Path]) -> Iterator[LiveServer]:
+    """The same data plus a multi-extension file, a table-only file and a long name, in a folder of their own."""
+    extra = folders["data"] / "files"
+    extra.mkdir(exist_ok=True)
+    table = fits.BinTableHDU.from_columns([fits.Column(name="flux", format="E", array=np.arange(3.0))])
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(extra / "catalogue_only.fits")
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sky(120, 80, seed=1), name="SCI"), table,
+                  fits.ImageHDU(sky(60, 40, seed=2), name="WHT")]).writeto(extra / "two_images.fits")
+    long = "a_very_long_observation_name_2026-12-03T04:05:06_ngc1234_r_band_stacked_v3.fits"
+    write(extra / long, sky(100, 100, seed=3), tan_header(100, 100))
+    write(extra / "other.fits", sky(100, 100, seed=4), {**tan_header(100, 100), "CRVAL1": 150.0005})
+    srv = start_server(folders)
+    yield srv
+    srv.stop()
+
+
+def test_browser_searches_lists_extensions_and_picks_for_compare(browse_server, page):
+    open_viewer(page, browse_server, "image=files/other.fits")
+    page.keyboard.press("o")
+    files = page.locator(".ts-panel-files")
+    files.locator("[data-path='files/two_images.fits']").wait_for()
+    paths = files.locator(".ts-file").evaluate_all("(bs) => bs.map((b) => b.dataset.path)")
+    assert "files/catalogue_only.fits" not in paths  # tables only: not an image
+    assert {"files/two_images.fits[1]", "files/two_images.fits[3]"} <= set(paths)
+    name = files.locator(".ts-file[data-path*='very_long']")
+    assert "ngc1234_r_band_stacked_v3.fits" in name.inner_text()  # the whole name, wrapped
+    assert name.get_attribute("title").startswith("files/a_very_long")
+    files.locator(".ts-file-search").fill("ngc1234")
+    shown = files.locator(".ts-files > li:not([hidden]) > .ts-file").evaluate_all(
+        "(bs) => bs.map((b) => b.dataset.path)")
+    assert len(shown) == 1 and "ngc1234" in shown[0]
+    files.locator(".ts-file-search").fill("")
+    save_artifact("browser-extensions.png", page.screenshot())
+    files.locator("[data-path='files/two_images.fits[3]']").click()
+    settle(page)
+    assert page.evaluate("() => [window.tileserverViewer.image, window.tileserverViewer.info.full_size]") == [
+        "files/two_images.fits[3]", [60, 40]]
+    # Compare: the second image from the browser, and a readout row for it.
+    open_viewer(page, browse_server, "image=files/other.fits")
+    page.keyboard.press("v")
+    page.click("[data-action=compare-browse]")
+    page.locator(".ts-panel-files [data-path$='ngc1234_r_band_stacked_v3.fits']").click()
+    page.wait_for_function("() => window.tileserverViewer.panels.compare.view.mode === 'side'")
+    page.wait_for_function("() => !document.querySelector('.ts-row-second').hidden")
+    settle(page)
+    x, y = turned_point(page, 50, 50)
+    page.mouse.move(x + 1, y)
+    page.mouse.move(x, y)
+    page.wait_for_function("() => document.querySelector('.ts-row-second').dataset.values")
+    second = page.evaluate("() => ({...document.querySelector('.ts-row-second').dataset})")
+    first = readout(page, "cursor")["data"]
+    # Through the sky: the second image is 0.0005 degrees east, i.e. about 16 pixels to the left at this scale.
+    w1, w2 = WCS(tan_header(100, 100)), WCS({**tan_header(100, 100), "CRVAL1": 150.0005})
+    ra, dec = w2.all_pix2world([[float(first["x"]), float(first["y"])]], 1)[0]
+    ex, ey = w1.all_world2pix([[ra, dec]], 1)[0]
+    assert abs(float(second["x"]) - ex) < 0.01 and abs(float(second["y"]) - ey) < 0.01
+    save_artifact("browser-compare-readout.png", page.screenshot())
+    no_errors(page)
+
+
+def test_every_tool_is_reachable_on_a_landscape_phone(browse_server, browser):
+    from conftest import watched_page
+
+    with watched_page(browser, viewport={"width": 844, "height": 390}, device_scale_factor=2, is_mobile=True,
+                      has_touch=True) as (page, errors):
+        page.goto(f"{browse_server.url}/?image=rotated.fits")
+        settle(page)
+        boxes = page.locator(".ts-tool").evaluate_all(
+            "(bs) => bs.filter((b) => b.offsetParent).map((b) => { const r = b.getBoundingClientRect();"
+            " return [b.dataset.tool, r.left, r.top, r.right, r.bottom]; })")
+        assert len(boxes) >= 15
+        for name, left, top, right, bottom in boxes:
+            assert left >= 0 and top >= 0 and right <= 844 and bottom <= 390, name
+            hit = page.evaluate("([x, y]) => document.elementFromPoint(x, y).closest('.ts-tool')?.dataset.tool",
+                                [(left + right) / 2, (top + bottom) / 2])
+            assert hit == name, (name, hit)  # nothing covers it
+        page.tap("[data-tool=link]")
+        toast = page.locator(".ts-toast").bounding_box()
+        readout_box = page.locator(".ts-readout").bounding_box()
+        assert toast["y"] + toast["height"] <= readout_box["y"]  # the message is not over the readout
+        save_artifact("layout-landscape-phone.png", page.screenshot())
+        assert errors == []

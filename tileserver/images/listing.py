@@ -9,11 +9,34 @@ from typing import Any
 
 from .. import datapath
 from ..access import Grant
+from ..errors import TileServerError
 from ..store.diskcache import MANIFEST, DiskCache, cache_key
+from .fitswalk import image_hdus
 
 # Suffixes the readers understand (they sniff the bytes; the listing goes by name to stay cheap on big folders).
 IMAGE_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
 MAX_ENTRIES = 5000
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+MAX_WALKED_GZIP = 64 << 20  # a compressed file is read through to find its HDUs: only below this size
+_walked: dict[tuple[str, int, float], list[dict[str, Any]] | None] = {}  # (real path, size, mtime) -> HDUs
+
+
+def fits_images(data_dir: Path, real: str, size: int, mtime: float) -> list[dict[str, Any]] | None:
+    """The image HDUs of a listed FITS file (see fitswalk.image_hdus), remembered while the file is unchanged;
+    None when unknown (unreadable, or a big compressed file)."""
+    key = (real, size, mtime)
+    if key not in _walked:
+        if real.lower().endswith(".gz") and size > MAX_WALKED_GZIP:
+            return None
+        try:
+            with datapath.pinned(data_dir, Path(os.path.realpath(data_dir)) / real, "path") as pinned:
+                hdus = image_hdus(pinned)
+        except (OSError, TileServerError):  # a file that cannot be opened is listed without its HDUs
+            hdus = None
+        if len(_walked) > 10_000:
+            _walked.clear()
+        _walked[key] = hdus
+    return _walked[key]
 
 
 def is_image_name(name: str) -> bool:
@@ -31,9 +54,11 @@ def is_cached(cache: DiskCache, path: Path, tile_size: int) -> bool:
 
 def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int,
                 grant: Grant | None = None) -> dict[str, Any]:
-    """{"path", "parent", "entries": [{"name", "path", "type": "folder"|"image", "size", "mtime", "cached"}],
-    "truncated"}: folders first, then images, each sorted by name; hidden entries are skipped, and so are those
-    the grant (access control) does not let its user see."""
+    """{"path", "parent", "entries": [{"name", "path", "type": "folder"|"image", "size", "mtime", "cached",
+    "hdus"?}], "truncated"}: folders first, then images, each sorted by name; hidden entries are skipped, and so
+    are those the grant (access control) does not let its user see, and FITS files holding no image (tables
+    only). A FITS file of several image HDUs lists them in "hdus": [{"index", "name", "shape"}], each openable
+    as path[index]."""
     listed = datapath.listdir(data_dir, relative, "path", grant=grant, limit=MAX_ENTRIES)
     folder = datapath.resolve(data_dir, relative, "path", want_dir=True, grant=grant)
     root = os.path.realpath(data_dir)
@@ -49,6 +74,12 @@ def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int,
         elif is_image_name(entry.name):
             item = {"name": entry.name, "path": entry.path, "type": "image", "size": entry.size,
                     "mtime": entry.mtime, "cached": is_cached(cache, Path(root) / entry.real, tile_size)}
+            if entry.name.lower().endswith(FITS_SUFFIXES):
+                hdus = fits_images(data_dir, entry.real, entry.size, entry.mtime)
+                if hdus == []:
+                    continue  # tables only: nothing to show
+                if hdus and len(hdus) > 1:
+                    item["hdus"] = hdus
         else:
             continue
         if grant is None or _granted(grant, item, entry.real):

@@ -10,6 +10,7 @@ import { ValueProbe } from '../core/ValueProbe.js';
 import { equatorialToGalactic, galacticToEquatorial } from '../wcs/coords.js';
 import { FRAMES, formatPosition, frameOf, isEquatorial } from '../wcs/frames.js';
 import { MIX_MAX_CHANNELS } from '../core/DisplaySettings.js';
+import { SecondReadout } from './SecondReadout.js';
 
 /** A pixel value for display: 6 significant digits, NaN spelt out. */
 export function formatValue(v) {
@@ -34,6 +35,8 @@ export class CursorReadout extends Control {
     const head = el('tr', {}, el('th'), el('th', {}, 'pixel'), el('th', {}, this._frameSelect, this._frameNote),
       el('th', {}, 'value'));
     const body = ['cursor', 'centre'].map((name) => this._row(name));
+    this.second = new SecondReadout(this._viewer, this._viewer.panels.compare.view);
+    body.splice(1, 0, this.second.row);
     this._container = el('div', { class: 'ts-readout leaflet-bar', 'aria-live': 'off' },
       el('table', {}, el('thead', {}, head), el('tbody', {}, ...body)));
     DomEvent.disableClickPropagation(this._container);
@@ -136,14 +139,21 @@ export class CursorReadout extends Control {
       delete r.row.dataset.x;
       delete r.row.dataset.y;
       this._probes[name].request(null);
+      if (name === 'cursor' && this.second) this.second.clear();
       return;
     }
     const [x, y] = viewer.mapping.latLngToFits(latlng);
     this._showAt(name, x, y);
   }
 
+  /** The cursor row at the first image's FITS (x, y): the mouse over the second image, when comparing. */
+  showCursorAt(x, y) {
+    if (!this.pinned && this._viewer.mapping) this._showAt('cursor', x, y);
+  }
+
   _showAt(name, x, y) {
     const viewer = this._viewer;
+    if (name === 'cursor' && this.second) this.second.showAt(x, y);
     const r = this._rows[name];
     const over = viewer.map.getZoom() > viewer.mapping.nativeZoom;
     r.pixel.textContent = `${x.toFixed(over ? 2 : 1)}, ${y.toFixed(over ? 2 : 1)}`;

@@ -83,13 +83,6 @@ export class Viewer extends Evented {
       name: tool.name, title: `${tool.label} (${keyLabel(tool)})`, icon: tool.icon, run: () => tool.run(this),
     }))).addTo(this.map);
     this.minimap = new MiniMap(this).addTo(this.map);
-    this.readout = new CursorReadout(this).addTo(this.map);
-    this.crosshair = new Crosshair(this);
-    this.contrastDrag = new ContrastDrag(this);
-    this.scaleBar = new ScaleBar(this).addTo(this.map);
-    this.colorbar = new Colorbar(this).addTo(this.map);
-    this.reticle = new Reticle(mapElement);
-    this.grid = new WcsGrid(this);
     this.panels = {
       settings: new SettingsPanel(this, host),
       channels: new ChannelPanel(this, host),
@@ -103,6 +96,13 @@ export class Viewer extends Evented {
       compare: new ComparePanel(this, host),
       analysis: new AnalysisPanel(this, host),
     };
+    this.readout = new CursorReadout(this).addTo(this.map);
+    this.crosshair = new Crosshair(this);
+    this.contrastDrag = new ContrastDrag(this);
+    this.scaleBar = new ScaleBar(this).addTo(this.map);
+    this.colorbar = new Colorbar(this).addTo(this.map);
+    this.reticle = new Reticle(mapElement);
+    this.grid = new WcsGrid(this);
     for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);
     // The websocket (when the server has one): build progress, and live reload of a file rewritten on disk.
     this.live = config.ws ? new LiveChannel(config.ws, this.api).connect() : null;

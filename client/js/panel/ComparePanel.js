@@ -27,7 +27,9 @@ export class ComparePanel extends Panel {
     const form = el('form', { class: 'ts-inline ts-compare-form', onsubmit: (e) => {
       e.preventDefault();
       this.compareWith(this._path.value.trim());
-    } }, this._path, this._choices, el('button', { type: 'submit' }, 'Show'));
+    } }, this._path, this._choices, el('button', { type: 'submit' }, 'Show'),
+    el('button', { type: 'button', 'data-action': 'compare-browse', title: 'Choose the second image in the image browser',
+      onclick: () => this.browse() }, 'Browse…'));
     this._message = el('p', { class: 'ts-muted ts-note', role: 'status' });
     const mode = (value, label) => el('label', { class: 'ts-check' },
       el('input', { type: 'radio', name: 'ts-compare-mode', value, 'data-compare-mode': value,
@@ -65,6 +67,14 @@ export class ComparePanel extends Panel {
     }
     this._message.textContent = '';
     return true;
+  }
+
+  /** Choose the second image in the image browser, then compare with it. */
+  async browse() {
+    const image = await this._viewer.panels.files.pick('the image to compare with');
+    if (!image) return false;
+    this._viewer.togglePanel('compare', true);
+    return this.compareWith(image);
   }
 
   async _listImages() {
