@@ -268,8 +268,8 @@ def page(browser: Any) -> Iterator[Any]:
     # Content-Security-Policy rightly forbids to the page itself; test_security_headers.py runs the viewer under it.
     context = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True)
     page = context.new_page()
-    page.console_errors = []  # type: ignore[attr-defined]
-    page.failed_requests = []  # type: ignore[attr-defined]
+    page.console_errors = []
+    page.failed_requests = []
     page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
     page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
     page.on("requestfailed", lambda req: not cancelled(req) and page.failed_requests.append(req.url))

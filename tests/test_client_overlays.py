@@ -308,7 +308,9 @@ def test_drawn_shapes_export_as_a_ds9_file(server, page, folders):
     box = map_box(page)
     size = page.evaluate("() => { const s = window.tileserverViewer.map.getSize(); return [s.x, s.y]; }")
     cx, cy = size[0] // 2 - 200, size[1] // 2  # left of the panel
-    at = lambda dx, dy: (box["x"] + cx + dx, box["y"] + cy + dy)  # noqa: E731
+
+    def at(dx: float, dy: float) -> tuple[float, float]:
+        return box["x"] + cx + dx, box["y"] + cy + dy
 
     def drag(shape: str, start: tuple[float, float], end: tuple[float, float]) -> None:
         page.click(f"[data-draw={shape}]")
@@ -339,7 +341,10 @@ def test_drawn_shapes_export_as_a_ds9_file(server, page, folders):
     assert [type(r).__name__ for r in regions] == [
         "CircleSkyRegion", "RectangleSkyRegion", "LineSkyRegion", "PolygonSkyRegion", "PointSkyRegion"]
     wcs = WCS(tan_header(*SKY))
-    fits = lambda p: np.array(fits_at(page, p[0] - box["x"], p[1] - box["y"])) - 1  # noqa: E731 - 0-based
+
+    def fits(p: tuple[float, float]) -> np.ndarray:  # 0-based
+        return np.array(fits_at(page, p[0] - box["x"], p[1] - box["y"])) - 1
+
     circle, rect, line, polygon, point = [r.to_pixel(wcs) for r in regions]
     centre = fits(at(-120, -60))
     assert np.array(circle.center.xy) == pytest.approx(centre, abs=1e-3)
@@ -413,7 +418,10 @@ def check_locked(page: Any) -> None:
     second = other_wcs.pixel_to_world(state["second"][0] - 1, state["second"][1] - 1)
     assert state["byWcs"] is True
     # The same sky length per screen pixel on both sides.
-    per_screen = lambda scale, zoom, native: scale / 2 ** (zoom - native)  # noqa: E731
+
+    def per_screen(scale: float, zoom: float, native: float) -> float:
+        return scale / 2 ** (zoom - native)
+
     screen_pixel = per_screen(5.5e-5, state["mainZoom"], state["mainNative"])
     assert per_screen(1.1e-4, state["secondZoom"], state["secondNative"]) == pytest.approx(screen_pixel, rel=1e-6)
     # The same centre, to the half screen pixel Leaflet can place a map at (its pixel origin is whole).

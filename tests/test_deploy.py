@@ -54,7 +54,7 @@ def test_systemd_unit() -> None:
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "deploy" / "docker" / "Dockerfile").read_text()
     text = re.sub(r"\\\n\s*", " ", text)  # continuation lines
-    return [tuple(line.split(None, 1)) for line in text.splitlines()  # type: ignore[misc]
+    return [tuple(line.split(None, 1)) for line in text.splitlines()
             if line.strip() and not line.startswith("#")]
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import wait_for
+
 W, H = 300, 200  # the spec's own example image size, so its worked examples apply as they are
 BW, BH = 320, 200  # a multiple of 8 wide and high: the levels are exact block means
 LINEAR = {"MINMAX": "1:0,255", "GAM": "1"}  # value v renders as grey v: the answer is the data itself
@@ -301,7 +303,12 @@ def test_etags_and_cache_control(iiif):
     assert again.status_code == 304 and again.headers["access-control-allow-origin"] == "*"
     other = get(iiif, "ramp.fits/full/150,/0/default.jpg", INV="1")
     assert other.headers["etag"] != r.headers["etag"]
-    tag = iiif.get("/api", params={"FIF": "ramp.fits", "INFO": ""}).json()["cache_tag"]
+
+    def built() -> dict | None:
+        info = iiif.get("/api", params={"FIF": "ramp.fits", "INFO": ""}).json()
+        return info if info["final"] else None
+
+    tag = wait_for(built, what="the build behind the instant open")["cache_tag"]
     assert "immutable" in get(iiif, "ramp.fits/full/150,/0/default.jpg", V=tag).headers["cache-control"]
     info = iiif.get("/iiif/3/ramp.fits/info.json")
     assert iiif.get("/iiif/3/ramp.fits/info.json", headers={"If-None-Match": info.headers["etag"]}).status_code == 304

@@ -4,6 +4,7 @@ framework, and modules and functions stay small enough to read."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,42 @@ def test_modules_and_functions_stay_small() -> None:
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and length(node) > MAX_FUNCTION_LINES]
     assert big == [], f"split these modules (at most {MAX_MODULE_LINES} lines)"
     assert long == [], f"split these functions (at most {MAX_FUNCTION_LINES} lines)"
+
+
+MAX_SUPPRESSIONS = 5
+SUPPRESSION = re.compile(r"#\s*(type:\s*ignore|noqa)\b(\[[^\]]*\]|:\s*[A-Z]+[0-9]+(?:,\s*[A-Z]+[0-9]+)*)?(.*)$")
+
+
+def suppressions(text: str) -> list[tuple[int, str]]:
+    """(line number, the reason written after it) of each `type: ignore` and `noqa` comment."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        m = SUPPRESSION.search(line)
+        if m:
+            found.append((number, m.group(3).strip(" #-()")))
+    return found
+
+
+def test_few_suppressions_each_with_its_reason() -> None:
+    """Types say what the code does: a `type: ignore` or `noqa` is a rare exception, and says why."""
+    every, unexplained = [], []
+    for folder in ("tileserver", "tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == Path(__file__).resolve():
+                continue  # the samples in the test below
+            for number, reason in suppressions(path.read_text(encoding="utf-8")):
+                where = f"{path.relative_to(ROOT)}:{number}"
+                every.append(where)
+                if len(reason) < 8:
+                    unexplained.append(where)
+    assert len(every) <= MAX_SUPPRESSIONS, f"type the code instead of silencing the checker: {every}"
+    assert unexplained == [], "say why, after the comment: # type: ignore[code]  # reason"
+
+
+def test_the_suppression_check_reads_reasons() -> None:
+    sample = ("x = 1  # type: ignore[misc]\n"
+              "y = 2  # type: ignore[attr-defined]  # the stub lacks it\n"
+              "import a  # noqa: E402 - after sys.path\n"
+              "import b  # noqa: F401\n"
+              "z = 3  # an ordinary comment\n")
+    assert suppressions(sample) == [(1, ""), (2, "the stub lacks it"), (3, "after sys.path"), (4, "")]

@@ -36,7 +36,7 @@ def array_source(data: np.ndarray, fail_at_row: int | None = None) -> ImageSourc
     c, h, w = data.shape
     source = ImageSource(read=read, width=w, height=h, nchannels=c, bits_per_channel=32, header={}, chips=[],
                          kind="fits", origin={"size": 123, "mtime_ns": 456})
-    source.requests = requests  # type: ignore[attr-defined]
+    source.requests = requests
     return source
 
 

@@ -253,7 +253,10 @@ def test_cache_folder_removed_while_serving(live_server, make_fits, cache_dir, r
     assert tile(srv.url, "a.fits", 0).status_code == 200
     shutil.rmtree(cache_dir)
     assert [tile(srv.url, "a.fits", i).content for i in range(6)] == [reference("a.fits", i) for i in range(6)]
-    rebuilt = lambda: any((cache_dir / "entries").glob("*/manifest.json"))  # noqa: E731
+
+    def rebuilt() -> bool:
+        return any((cache_dir / "entries").glob("*/manifest.json"))
+
     wait_for(lambda: tile(srv.url, "a.fits", 0).status_code == 200 and rebuilt(), what="the entry to be rebuilt")
     make_fits("b.fits", width=600, height=500, seed=2)
     assert tile(srv.url, "b.fits", 0).content == reference("b.fits", 0)

@@ -106,10 +106,16 @@ def normalise(relative: str) -> str:
     return "/".join(p for p in relative.split("/") if p not in ("", "."))
 
 
+class _CaseParser(configparser.ConfigParser):
+    """User and folder names keep their case (ConfigParser lower-cases keys)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def load_rules(path: Path) -> Rules:
     """Read an access file; any mistake in it is a SettingError naming the file and the line's key."""
-    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"))
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # user and folder names keep their case
+    parser = _CaseParser(interpolation=None, delimiters=("=",), comment_prefixes=("#", ";"))
     try:
         with open(path, encoding="utf-8") as f:
             parser.read_file(f)

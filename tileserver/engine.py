@@ -17,9 +17,9 @@ from . import __version__, access, cutout, datapath
 from .config import Settings
 from .display import encode, render, stats
 from .errors import InvalidParameter, TileServerError, TooLarge
-from .iip import Query, Render, parse_colour
+from .iip import ProfileQuery, Query, RegionQuery, Render, TileQuery, ValueQuery, parse_colour
 from .images.base import UNPARSED
-from .lifecycle import BuildState, Image, Lifecycle
+from .lifecycle import BuildState, Image, Lifecycle, cut_pair
 from .store.diskcache import CheckedPyramid, DiskCache, cache_key
 from .store.progress import ProgressBoard
 from .store.pyramid import CorruptEntry
@@ -50,9 +50,9 @@ class Engine(Lifecycle):
         self._rulebook = access.rulebook(Path(settings.access_file)) if settings.access_file else None
         self.listeners.append(lambda key, image, state: self.board.report(key, image, state.stage, state.fraction))
         # Cluster mode (cluster.node.attach) replaces these: entries from the store's tier, misses to the store.
-        self.cluster: Any = None
-        self.opener: Callable[[Any], CheckedPyramid] = CheckedPyramid
-        self.identity: Callable[[Path, str | None, int], str] = cache_key
+        self.cluster = None
+        self.opener = CheckedPyramid
+        self.identity = cache_key
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
@@ -93,29 +93,6 @@ class Engine(Lifecycle):
             return path, self.identity(path, query.selector, self.settings.tile_size)
         except OSError:
             return path, self.identity(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
-
-    def forget(self, key: str, image: Image | None = None) -> None:
-        """Drop an image whose cache entry turned out broken or unpublished; the next request reopens it, rebuilding
-        the entry if needed. Never waits on a lock (it may run on the event loop)."""
-        with self._lock:
-            current = self._open.get(key)
-            if current is not None and (image is None or current is image):
-                del self._open[key]
-        target = image or current
-        if target is not None and isinstance(target.pyramid.stored, CheckedPyramid):
-            self.cache.discard(target.pyramid.stored.entry)
-
-    def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
-        """First-view cuts: 8-bit rasters as themselves; deeper colour rasters over their data's range (colours
-        keep their balance); FITS data and deeper grey rasters at zscale, as DS9 and Aladin users expect."""
-        meta, n = image.meta, image.geometry.nchannels
-        if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
-            lo, hi = meta["type_range"]
-            return [(float(lo), float(hi))] * n
-        if meta["kind"] == "raster" and n > 1:
-            ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
-            return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
-        return [tuple(stats.cut_presets(s)["zscale"]) for s in image.stats]  # type: ignore[misc]
 
     def default_gamma(self, image: Image) -> float:
         return 1.0 if image.meta["kind"] == "raster" else self.settings.gamma
@@ -185,14 +162,17 @@ class Engine(Lifecycle):
 
     # -- rendering -----------------------------------------------------------------------------------------------
 
-    def etag(self, image: Image, query: Query) -> str:
-        tag = image.tag_for(query.tile[0]) if query.tile else image.cache_tag  # a preview is not the final tile
-        ident = repr((tag, query.kind, query.tile, query.region, query.binning, query.output, query.render,
-                      self.settings_tag))
+    def etag(self, image: Image, query: TileQuery | RegionQuery) -> str:
+        if isinstance(query, TileQuery):  # a preview is not the final tile
+            ident = repr((image.tag_for(query.tile[0]), query.kind, query.tile, None, 1, "jpeg", query.render,
+                          self.settings_tag))
+        else:
+            ident = repr((image.cache_tag, query.kind, None, query.region, query.binning, query.output, query.render,
+                          self.settings_tag))
         return '"' + hashlib.sha1(ident.encode()).hexdigest()[:20] + '"'
 
-    def tile(self, image: Image, query: Query) -> bytes:
-        z, i = query.tile  # type: ignore[misc]
+    def tile(self, image: Image, query: TileQuery) -> bytes:
+        z, i = query.tile
         data = self.read(image, lambda: image.pyramid.tile(z, i))
         pixels = self.render_pixels(image, data, query.render)
         return encode.jpeg(pixels, self._quality(query.render))
@@ -211,14 +191,14 @@ class Engine(Lifecycle):
     def cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
         n = image.geometry.nchannels
         if r.auto_cuts == "minmax":
-            cuts = [tuple(stats.cut_presets(s)["minmax"]) for s in image.stats]
+            cuts = [cut_pair(stats.cut_presets(s)["minmax"]) for s in image.stats]
         else:
             cuts = list(image.default_cuts)
         for c, lo, hi in r.minmax:
             if c > n:
                 raise InvalidParameter(f"MINMAX names channel {c}, but the image has {n} channel(s)", "MINMAX")
             cuts[c - 1] = (lo, hi)
-        return cuts  # type: ignore[return-value]
+        return cuts
 
     def render_pixels(self, image: Image, data: np.ndarray, r: Render) -> np.ndarray:
         """(nchannels, h, w) float32 -> (h, w) or (h, w, 3) uint8 under the display settings `r`."""
@@ -263,10 +243,10 @@ class Engine(Lifecycle):
 
     # -- regions, values, profiles -------------------------------------------------------------------------------
 
-    def region_plan(self, image: Image, query: Query) -> cutout.Plan:
+    def region_plan(self, image: Image, query: RegionQuery) -> cutout.Plan:
         """Where a region is read from, checked against the image and the limits before any pixel is read."""
         g = image.geometry
-        x1, y1, x2, y2 = query.region  # type: ignore[misc]
+        x1, y1, x2, y2 = query.region
         if x1 < 1 or y1 < 1 or x2 > g.width or y2 > g.height:
             raise InvalidParameter(f"RGN must lie inside the image (1,1:{g.width},{g.height})", "RGN")
         # A cutout is data: binned from final levels only, while the coarser ones are previews.
@@ -291,22 +271,22 @@ class Engine(Lifecycle):
                            f"per-request budget (max_request_bytes, {self.settings.max_request_bytes // 2**20} MB)",
                            param)
 
-    def region(self, image: Image, query: Query) -> tuple[bytes, str]:
+    def region(self, image: Image, query: RegionQuery) -> tuple[bytes, str]:
         """A snapshot (or FITS cutout) of a region; returns the bytes and a file-name stem."""
         p = self.region_plan(image, query)
         data = self.read(image, lambda: image.pyramid.region(p.z, *p.box))
         if p.block != (1, 1):
             data = cutout.block_mean(data, *p.block)
-        x1, y1, x2, y2 = query.region  # type: ignore[misc]
+        x1, y1, x2, y2 = query.region
         stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{query.binning}"
         if query.output == "fits":
             return encode.fits_bytes(data, cutout.header(image.meta["header"], image.geometry.height, p)), stem
         pixels = self.render_pixels(image, data, query.render)
         return encode.image(pixels, query.output, self._quality(query.render)), stem
 
-    def value(self, image: Image, query: Query) -> dict[str, Any]:
+    def value(self, image: Image, query: ValueQuery) -> dict[str, Any]:
         g = image.geometry
-        x, y = query.point  # type: ignore[misc]
+        x, y = query.point
         channels = self._channels(image, query)
         values = self.read(image, lambda: image.pyramid.pixel(x - 1, g.height - y))
         return {"values": [None if values is None else _json_float(values[c - 1]) for c in channels]}
@@ -318,9 +298,9 @@ class Engine(Lifecycle):
                 raise InvalidParameter(f"CHAN {c} does not exist: the image has {n} channel(s)", "CHAN")
         return list(query.channels) or list(range(1, n + 1))
 
-    def profile(self, image: Image, query: Query) -> dict[str, Any]:
+    def profile(self, image: Image, query: ProfileQuery) -> dict[str, Any]:
         g = image.geometry
-        x1, y1, x2, y2 = query.line  # type: ignore[misc]
+        x1, y1, x2, y2 = query.line
         n = max(abs(x2 - x1), abs(y2 - y1)) + 1
         if n > self.settings.max_profile_length:
             raise TooLarge(f"the profile would have {n} points, over the limit of "

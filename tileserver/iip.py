@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from .errors import InvalidParameter
 from .names import COLORMAPS, PARAMETERS, REGION_FORMATS, REPEATABLE, STRETCHES
@@ -52,19 +53,67 @@ class Render:
 
 @dataclass(frozen=True)
 class Query:
+    """What every request names: the image, the display settings, who asks. Each kind of request is a subclass
+    with its own fields (below); `parse` returns one of them, `AnyQuery`."""
+
+    kind: ClassVar[str]
     fif: str
     selector: str | None
-    kind: str  # info, obj, tile, region, value, profile
-    tile: tuple[int, int] | None = None
-    region: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2: 1-based, inclusive, y from the top
-    binning: int = 1
-    output: str = "jpeg"
-    point: tuple[int, int] | None = None  # FITS pixel, 1-based
-    line: tuple[int, int, int, int] | None = None  # FITS pixels, 1-based
     channels: tuple[int, ...] = ()
     render: Render = Render()
     version: str | None = None
     user: str | None = None  # set by the web layer from a trusted proxy, never from the query; None: anonymous
+
+
+@dataclass(frozen=True)
+class InfoQuery(Query):
+    """INFO: the image's description (JSON)."""
+
+    kind: ClassVar[str] = "info"
+
+
+@dataclass(frozen=True)
+class ObjQuery(Query):
+    """obj: the IIP header (plain text)."""
+
+    kind: ClassVar[str] = "obj"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileQuery(Query):
+    """JTL=z,i: a JPEG tile."""
+
+    kind: ClassVar[str] = "tile"
+    tile: tuple[int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionQuery(Query):
+    """RGN=x1,y1:x2,y2: a snapshot or a FITS cutout of a region."""
+
+    kind: ClassVar[str] = "region"
+    region: tuple[int, int, int, int]  # x1, y1, x2, y2: 1-based, inclusive, y from the top
+    binning: int = 1
+    output: str = "jpeg"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ValueQuery(Query):
+    """VAL=x,y: the pixel values at a point."""
+
+    kind: ClassVar[str] = "value"
+    point: tuple[int, int]  # FITS pixel, 1-based
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileQuery(Query):
+    """PFL=x1,y1:x2,y2: the values along a line."""
+
+    kind: ClassVar[str] = "profile"
+    line: tuple[int, int, int, int]  # FITS pixels, 1-based
+
+
+AnyQuery = InfoQuery | ObjQuery | TileQuery | RegionQuery | ValueQuery | ProfileQuery
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -152,7 +201,7 @@ def group(items: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return params
 
 
-def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
+def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> AnyQuery:
     """The query record of a request's items; `user` is who the web layer says sent it (see access.py)."""
     params = group(items)
     for name, values in params.items():
@@ -166,18 +215,18 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
     path, selector = split_fif(fif)
     channels = tuple(_channel(v) for v in params.get("CHAN", []))
     render = _render(params, channels)
-    info = Query(fif=path, selector=selector, kind="info", channels=channels, render=render,
-                 version=_one(params, "V"), user=user)
+    common: dict[str, Any] = {"fif": path, "selector": selector, "channels": channels, "render": render,
+                              "version": _one(params, "V"), "user": user}
     if "INFO" in params:
-        return info
+        return InfoQuery(**common)
     if "obj" in params:
-        return replace(info, kind="obj")
+        return ObjQuery(**common)
     jtl = _one(params, "JTL")
     if jtl is not None:
         z, i = (int(v) for v in _match(_RE_PAIR, jtl, "JTL", "z,i"))
         if z < 0 or i < 0:
             raise InvalidParameter("JTL resolution and tile index must be positive", "JTL")
-        return replace(info, kind="tile", tile=(z, i))
+        return TileQuery(**common, tile=(z, i))
     rgn = _one(params, "RGN")
     if rgn is not None:
         x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, rgn, "RGN", "x1,y1:x2,y2"))
@@ -188,15 +237,15 @@ def parse(items: Sequence[tuple[str, str]], user: str | None = None) -> Query:
         output = "jpeg" if output == "jpg" else output
         if output not in REGION_FORMATS:
             raise InvalidParameter(f"CVT must be one of {', '.join(REGION_FORMATS)}", "CVT")
-        return replace(info, kind="region", region=(x1, y1, x2, y2), binning=binning, output=output)
+        return RegionQuery(**common, region=(x1, y1, x2, y2), binning=binning, output=output)
     val = _one(params, "VAL")
     if val is not None:
         x, y = (int(v) for v in _match(_RE_PAIR, val, "VAL", "x,y"))
-        return replace(info, kind="value", point=(x, y))
+        return ValueQuery(**common, point=(x, y))
     pfl = _one(params, "PFL")
     if pfl is not None:
         x1, y1, x2, y2 = (int(v) for v in _match(_RE_LINE, pfl, "PFL", "x1,y1:x2,y2"))
-        return replace(info, kind="profile", line=(x1, y1, x2, y2))
+        return ProfileQuery(**common, line=(x1, y1, x2, y2))
     raise InvalidParameter("say what to return: INFO, obj, JTL, RGN, VAL or PFL", "FIF")
 
 

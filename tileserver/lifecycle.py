@@ -20,16 +20,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import datapath
+from .config import Settings
 from .display import stats
+from .display.stats import ChannelStats
 from .errors import Overloaded, SourceChanged, TileServerError, TooLarge
 from .iip import Query
 from .images import ImageSource, open_image
 from .images.direct import SourceFile, identity
 from .store import pyramid
-from .store.diskcache import CheckedPyramid, Entry
+from .store.diskcache import CheckedPyramid, DiskCache, Entry
+from .store.manifest import Described, ImageMeta, Manifest
 from .store.pyramid import Geometry
 from .store.sourcelevels import Levels, SourceLevels, sample
 
@@ -45,7 +48,7 @@ class Image:
     key: str
     fif: str
     pyramid: Levels
-    manifest: dict[str, Any]
+    manifest: Described  # a Manifest once built
     default_cuts: list[tuple[float, float]] = field(default_factory=list)
     final_levels: frozenset[int] = frozenset()
     source: ImageSource | None = None  # held open while levels are read from it
@@ -65,11 +68,11 @@ class Image:
         return self.pyramid.geometry
 
     @property
-    def stats(self) -> list[dict[str, Any]]:
+    def stats(self) -> list[ChannelStats]:
         return self.manifest["stats"]
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> ImageMeta:
         return self.manifest["image"]
 
     @property
@@ -95,7 +98,7 @@ class BuildState:
     started: float = field(default_factory=time.time)
 
 
-def describe(source: ImageSource, name: str) -> dict[str, Any]:
+def describe(source: ImageSource, name: str) -> ImageMeta:
     """The image part of a manifest: what INFO tells of the source besides its pixels."""
     return {
         "name": name,
@@ -112,12 +115,24 @@ def describe(source: ImageSource, name: str) -> dict[str, Any]:
     }
 
 
+class Cluster(Protocol):
+    """Cluster mode (cluster/node.py): entries from the store, built once cluster-wide; its state for /status."""
+
+    def open(self, path: Path, query: Query, key: str) -> CheckedPyramid: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
 class Lifecycle:
     """Engine's part that opens images and runs their builds (Engine mixes it in; see engine.py)."""
 
-    settings: Any
+    settings: Settings
     data_dir: Path
-    cache: Any
+    cache: DiskCache
+    cluster: Cluster | None
+    opener: Callable[[Entry], CheckedPyramid]
+    identity: Callable[[Path, str | None, int], str]
+    key_for: Callable[[Query], tuple[Path, str]]  # Engine's: where the file is (under the access rules), its key
     board: Any
     progress: dict[str, BuildState]
     listeners: list[Callable[[str, str, BuildState], None]]
@@ -140,6 +155,29 @@ class Lifecycle:
             self._open.clear()
         for image in images:
             image.close()
+
+    def forget(self, key: str, image: Image | None = None) -> None:
+        """Drop an image whose cache entry turned out broken or unpublished; the next request reopens it, rebuilding
+        the entry if needed. Never waits on a lock (it may run on the event loop)."""
+        with self._lock:
+            current = self._open.get(key)
+            if current is not None and (image is None or current is image):
+                del self._open[key]
+        target = image or current
+        if target is not None and isinstance(target.pyramid.stored, CheckedPyramid):
+            self.cache.discard(target.pyramid.stored.entry)
+
+    def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
+        """First-view cuts: 8-bit rasters as themselves; deeper colour rasters over their data's range (colours
+        keep their balance); FITS data and deeper grey rasters at zscale, as DS9 and Aladin users expect."""
+        meta, n = image.meta, image.geometry.nchannels
+        if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
+            lo, hi = meta["type_range"]
+            return [(float(lo), float(hi))] * n
+        if meta["kind"] == "raster" and n > 1:
+            ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
+            return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
+        return [cut_pair(stats.cut_presets(s)["zscale"]) for s in image.stats]
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -174,7 +212,7 @@ class Lifecycle:
         return image
 
     def _open_now(self, query: Query) -> Image:
-        path, key = self.key_for(query)  # type: ignore[attr-defined]
+        path, key = self.key_for(query)
         image = self.opened(key)
         if image is not None:
             return image
@@ -191,7 +229,7 @@ class Lifecycle:
                         file.close()
 
     def _open_pinned(self, path: Path, pinned: Path, file: SourceFile, query: Query) -> Image:
-        key = self.identity(path, query.selector, self.settings.tile_size)  # type: ignore[attr-defined]
+        key = self.identity(path, query.selector, self.settings.tile_size)
         # The key names the version we hold open: ctime never goes back, so a file equal to ours after the key was
         # computed was ours when it was.
         if identity(os.stat(path)) != file.identity:
@@ -206,8 +244,8 @@ class Lifecycle:
         source = self._read_source(pinned, query)
         if not source.random_access:
             try:
-                if self.cluster is not None:  # type: ignore[attr-defined]
-                    stored = self.cluster.open(path, query, key)  # type: ignore[attr-defined]
+                if self.cluster is not None:
+                    stored = self.cluster.open(path, query, key)
                     return self._remember(self._wrap(stored, query, pinned))
                 return self._remember(self._build_first(pinned, file, source, query, key))
             finally:
@@ -237,15 +275,15 @@ class Lifecycle:
             raise
         return source
 
-    def _image(self, key: str, query: Query, levels: Levels, manifest: dict[str, Any], final: frozenset[int],
+    def _image(self, key: str, query: Query, levels: Levels, manifest: Described, final: frozenset[int],
                source: ImageSource | None) -> Image:
         image = Image(key, self._display_name(query), levels, manifest, final_levels=final,
                       source=source)
-        image.default_cuts = self._default_cuts(image)  # type: ignore[attr-defined]
+        image.default_cuts = self._default_cuts(image)
         return image
 
     def _final(self, entry: Entry, query: Query, pinned: Path, source: ImageSource | None = None) -> Image:
-        return self._wrap(self.opener(entry), query, pinned, source)  # type: ignore[attr-defined]
+        return self._wrap(self.opener(entry), query, pinned, source)
 
     def _wrap(self, stored: CheckedPyramid, query: Query, pinned: Path, source: ImageSource | None = None) -> Image:
         """The image of a published entry; its full resolution read from the source when the entry has none."""
@@ -272,7 +310,7 @@ class Lifecycle:
                 with self._builds:
                     return self.cache.open_or_build(
                         key, lambda tmp: self._build_into(source, file, query, key, tmp, None),
-                        self.opener)  # type: ignore[attr-defined]
+                        self.opener)
             finally:
                 source.close()
                 file.close()
@@ -283,9 +321,9 @@ class Lifecycle:
     def _preview(self, key: str, query: Query, source: ImageSource, file: SourceFile) -> Image:
         """An image served from its source while its entry is built: statistics from a sample, levels previewed."""
         g = pyramid.Geometry(source.width, source.height, source.nchannels, self.settings.tile_size)
-        manifest = {"stats": [stats.channel_stats(s) for s in sample(source)],
-                    "image": describe(source, self._display_name(query)),
-                    "identity": list(file.identity)}
+        manifest: Described = {"stats": [stats.channel_stats(s) for s in sample(source)],
+                               "image": describe(source, self._display_name(query)),
+                               "identity": list(file.identity)}
         file.check()  # the sample is of the version the key names
         levels = Levels(g, None, SourceLevels(g, source, file), frozenset())
         return self._image(key, query, levels, manifest, frozenset({g.levels - 1}), source)
@@ -295,8 +333,8 @@ class Lifecycle:
         key, source = preview.key, preview.source
         assert source is not None
         try:
-            if self.cluster is not None:  # type: ignore[attr-defined]  # from the store, built once cluster-wide
-                final = self._wrap(self.cluster.open(path, query, key), query, Path(), source)  # type: ignore
+            if self.cluster is not None:  # from the store, built once cluster-wide
+                final = self._wrap(self.cluster.open(path, query, key), query, Path(), source)
             else:
                 with self._builds:
                     final = self.cache.open_or_build(
@@ -304,7 +342,7 @@ class Lifecycle:
                         lambda entry: self._final(entry, query, Path(), source))
         except Exception as exc:
             if isinstance(exc, (SourceChanged, pyramid.CorruptEntry)):
-                self.forget(key, preview)  # type: ignore[attr-defined]  # the next request opens the new version
+                self.forget(key, preview)  # the next request opens the new version
             elif not isinstance(exc, TileServerError):
                 log.exception("building %s failed", self._display_name(query))
             preview.build_error = exc.message if isinstance(exc, TileServerError) else "internal server error"
@@ -336,7 +374,7 @@ class Lifecycle:
             self.board.remove(key)  # a failed build must not leave its last fraction for the next one
 
     def _build_into(self, source: ImageSource, file: SourceFile, query: Query, key: str, folder: Path,
-                    described: dict[str, Any] | None) -> dict[str, Any]:
+                    described: Described | None) -> Manifest:
         state = self.progress.setdefault(key, BuildState())
 
         def report(stage: str, fraction: float) -> None:
@@ -345,18 +383,22 @@ class Lifecycle:
                 listener(key, self._display_name(query), state)
 
         report("reading", 0.0)
-        manifest = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report,
+        built = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report,
                                  store_top=source.direct is None)
         if described is None:
             described = {"stats": [stats.channel_stats(s) for s in sample(source)],
                          "image": describe(source, self._display_name(query)), "identity": list(file.identity)}
         # A file rewritten during the build may have been read half old, half new: never publish that.
         file.check()
-        manifest.update(described)
-        return manifest
+        return {**built, **described}
 
     def _display_name(self, query: Query) -> str:
         return query.fif + (f"[{query.selector}]" if query.selector else "")
+
+
+def cut_pair(values: list[float]) -> tuple[float, float]:
+    lo, hi = values
+    return lo, hi
 
 
 def check_pyramid(g: pyramid.Geometry, max_image_pixels: int) -> None:

@@ -140,14 +140,14 @@ def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], vi
 
 def build_here(settings: config.Settings) -> Build:
     from ..engine import Engine
-    from ..iip import Query
+    from ..iip import InfoQuery
 
     # The operator warms everything: read access rules are for the server's users.
     engine = Engine(dataclasses.replace(settings, access_file=""))
 
     def build(rel: str) -> tuple[int, int]:
         try:
-            geometry = engine.open(Query(fif=rel, selector=None, kind="info"), final=True).geometry  # built
+            geometry = engine.open(InfoQuery(fif=rel, selector=None), final=True).geometry  # built
         finally:
             engine.close()  # nothing is served here: let go of the files at once
         return geometry.width, geometry.height

@@ -17,10 +17,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .. import config
 from ..store import pyramid
+from ..store.manifest import Manifest
 
 TASK_PREFIX = "build-"
 
@@ -68,7 +68,7 @@ def _scratch() -> Path:
     return base / "tileserver-builds"
 
 
-def build_task(job: BuildJob) -> dict[str, Any]:
+def build_task(job: BuildJob) -> Manifest:
     """Run on a Dask worker: the published manifest of job.key, building and publishing it first if needed."""
     from .. import iip as protocol
     from ..engine import Engine

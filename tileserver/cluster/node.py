@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..errors import CacheFull, Overloaded, StoreUnavailable
 from ..store.diskcache import CheckedPyramid, DiskCache, Entry
+from ..store.manifest import Manifest
 from ..store.objectstore import ObjectStore
 from . import builds
 from .bus import RedisBus
@@ -70,7 +71,7 @@ class ClusterNode:
             published = self._build_on_cluster(query, key)
         return self._open_published(key, published)
 
-    def _open_published(self, key: str, published: dict[str, Any]) -> CheckedPyramid:
+    def _open_published(self, key: str, published: Manifest) -> CheckedPyramid:
         cache = self.engine.cache
         try:
             return cache.open_or_build(key, lambda tmp: materialize(self.store, key, published, tmp), self.opener)
@@ -113,7 +114,7 @@ class ClusterNode:
         while not done.wait(LEASE_SECONDS / 3):
             self.bus.lease("build:" + key, holder, LEASE_SECONDS)
 
-    def _build_on_cluster(self, query: Query, key: str) -> dict[str, Any]:
+    def _build_on_cluster(self, query: Query, key: str) -> Manifest:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
@@ -122,7 +123,7 @@ class ClusterNode:
         future = client.submit(builds.build_task, builds.job_for(self.settings, fif, key), key=builds.task_key(key),
                                pure=False)
         try:
-            manifest: dict[str, Any] = future.result()
+            manifest: Manifest = future.result()
         except KilledWorker:
             raise StoreUnavailable("the workers building this image died; try again later") from None
         except (FutureCancelledError, OSError, TimeoutError):

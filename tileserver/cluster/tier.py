@@ -17,21 +17,22 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Final
 
 import numpy as np
 
 from ..errors import StoreUnavailable
 from ..store.diskcache import CHECKSUMS, CheckedPyramid, Entry, tile_checksum
+from ..store.manifest import Manifest
 from ..store.objectstore import ObjectStore
 from ..store.pyramid import CorruptEntry
 
 log = logging.getLogger("tileserver.cluster")
 
-TIER = "tier"  # the manifest field that marks a tier entry: {"store": url, "key": published key}
+TIER: Final = "tier"  # the manifest field that marks a tier entry: {"store": url, "key": published key}
 
 
-def materialize(store: ObjectStore, key: str, published: dict[str, Any], folder: Path) -> dict[str, Any]:
+def materialize(store: ObjectStore, key: str, published: Manifest, folder: Path) -> Manifest:
     """Lay out a tier entry in `folder` (a disk-cache build folder): sparse level files and the published checksums.
     Returns its manifest."""
     for f in published["files"]:
@@ -39,7 +40,9 @@ def materialize(store: ObjectStore, key: str, published: dict[str, Any], folder:
             out.truncate(f["bytes"])
     checksums = published.get("checksums", {}).get("name", CHECKSUMS)
     (folder / CHECKSUMS).write_bytes(store.read(key, checksums))
-    manifest = {k: v for k, v in published.items() if k not in ("created", "build_id")}
+    manifest: Manifest = {**published}
+    manifest.pop("created", None)
+    manifest.pop("build_id", None)
     manifest[TIER] = {"store": store.url, "key": key}
     return manifest
 

@@ -27,7 +27,7 @@ def warm_on_cluster(settings: config.Settings, images: list[str], out: TextIO = 
     from distributed import Client, as_completed
 
     from ..engine import Engine
-    from ..iip import Query
+    from ..iip import InfoQuery
     from ..store.objectstore import ObjectStore
 
     engine = Engine(dataclasses.replace(settings, access_file=""))
@@ -35,7 +35,7 @@ def warm_on_cluster(settings: config.Settings, images: list[str], out: TextIO = 
     store = ObjectStore(settings.store_url)
     data = Path(settings.data_dir)
     ordered = sorted(images, key=lambda rel: ((data / rel).stat().st_size, rel))
-    keys = {rel: engine.key_for(Query(fif=rel, selector=None, kind="info"))[1] for rel in ordered}
+    keys = {rel: engine.key_for(InfoQuery(fif=rel, selector=None))[1] for rel in ordered}
     todo = [rel for rel in ordered if store.manifest(keys[rel]) is None]
     done, failures, start = len(ordered) - len(todo), 0, time.monotonic()
     _bar(out, done, len(ordered), failures, start)

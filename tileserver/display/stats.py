@@ -4,7 +4,10 @@ Everything `channel_stats` and `cut_presets` return is plain JSON (Python floats
 and every cut pair is finite and increasing, whatever the sample.
 """
 
+from __future__ import annotations
+
 import math
+from typing import TypedDict
 
 import numpy as np
 
@@ -16,6 +19,25 @@ CLIP_ITERATIONS = 3
 SKEW_LIMIT = 0.3  # |mean - median| / sigma beyond which the mode estimate is not trusted (SExtractor)
 AUTO_CUTS_MADS = (-2.0, 400.0)
 NO_DATA_CUTS = (0.0, 1.0)
+
+
+class Histogram(TypedDict):
+    min: float
+    max: float
+    counts: list[int]
+
+
+class ChannelStats(TypedDict):
+    """One channel's statistics, from a sample of its pixels (display/stats.channel_stats)."""
+
+    background_level: float | None  # None: no finite value in the sample
+    background_mad: float | None
+    min: float | None
+    max: float | None
+    zscale: list[float]  # [lo, hi]
+    percentiles: dict[str, list[float]]  # "99.5" -> [lo, hi]
+    auto: list[float]
+    histogram: Histogram
 
 
 def sample_stride(width: int, height: int, target: int = 1_000_000) -> int:
@@ -187,7 +209,7 @@ def _histogram_sorted(values: np.ndarray, lo: float, hi: float, bins: int) -> li
     return np.diff(positions).tolist()
 
 
-def channel_stats(sample: np.ndarray, bins: int = 256) -> dict:
+def channel_stats(sample: np.ndarray, bins: int = 256) -> ChannelStats:
     """Statistics of one channel for INFO and the default cuts (see module doc): background_level, background_mad,
     min, max (None without finite values), zscale, percentiles {p: [lo, hi]}, auto, histogram {min, max, counts}."""
     finite = _finite(sample)
@@ -222,7 +244,7 @@ def channel_stats(sample: np.ndarray, bins: int = 256) -> dict:
     }
 
 
-def cut_presets(stats: dict) -> dict[str, list[float]]:
+def cut_presets(stats: ChannelStats) -> dict[str, list[float]]:
     """Named cut pairs a client can choose from: auto, zscale, minmax and the percentile ranges ("99.5%"...)."""
     presets = {
         "auto": list(stats["auto"]),

@@ -27,7 +27,7 @@ from ..errors import InvalidParameter, TooLarge, UnsupportedImage
 from . import mosaic
 from .base import Chip, ImageSource, header_to_dict
 from .direct import DirectPixels, SourceFile, Strip
-from .fitswalk import MAX_HDUS, check_header_sizes  # noqa: F401 - MAX_HDUS is part of this module's limits
+from .fitswalk import check_header_sizes
 from .mosaic import Placement
 
 BITPIX_DTYPES = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}

@@ -82,7 +82,10 @@ class Placement:
 
 def parse_section(value: Any) -> Section | None:
     m = SECTION.fullmatch(value.strip()) if isinstance(value, str) else None
-    return tuple(int(v) for v in m.groups()) if m else None  # type: ignore[return-value]
+    if m is None:
+        return None
+    x1, x2, y1, y2 = (int(v) for v in m.groups())
+    return x1, x2, y1, y2
 
 
 def layout(detectors: Sequence[Detector], sections: Sequence[tuple[Section | None, Section | None]]

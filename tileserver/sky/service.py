@@ -65,10 +65,12 @@ class HipsService:
     def properties(self, image: Image, ident: str) -> str:
         sky = self.sky(image)
         lo, hi = image.default_cuts[0]
-        data_range = tuple(stats.cut_presets(image.stats[0])["minmax"])
-        released = image.pyramid.manifest.get("source", {}).get("mtime_ns", time.time_ns()) / 1e9
+        data_lo, data_hi = stats.cut_presets(image.stats[0])["minmax"]
+        built = image.pyramid.manifest
+        mtime_ns = built["source"].get("mtime_ns") if built else None
+        released = (mtime_ns or time.time_ns()) / 1e9
         title = image.meta.get("object_name") or image.fif
-        return hips.properties(sky, ident, str(title), (lo, hi), data_range, released)  # type: ignore[arg-type]
+        return hips.properties(sky, ident, str(title), (lo, hi), (data_lo, data_hi), released)
 
     def moc(self, image: Image) -> bytes:
         return hips.moc_fits(self.sky(image))
@@ -86,7 +88,7 @@ class HipsService:
         if not sky.covers(order, npix):
             raise TileNotFound("the image does not reach this tile", "npix")
         key = HipsKey(image.key, "tile", order, npix, fmt)
-        cached = self.engine.tiles.get(key)  # type: ignore[arg-type]
+        cached = self.engine.tiles.get(key)
         if cached is not None:
             return cached
         self._check_budget(image, sky.tile_width ** 2, "npix")
@@ -95,7 +97,7 @@ class HipsService:
             raise TileNotFound("the image does not reach this tile", "npix")
         body = hips.fits_tile(data[0], order, npix) if fmt == "fits" else self._jpeg(image, data)
         tile = CachedTile(self.etag(image, key), body)
-        self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
+        self.engine.tiles.put(key, tile)
         return tile
 
     def allsky(self, image: Image, fmt: str) -> CachedTile:
@@ -103,7 +105,7 @@ class HipsService:
         image is not."""
         sky = self.sky(image)
         key = HipsKey(image.key, "allsky", healpix.ALLSKY_ORDER, -1, fmt)
-        cached = self.engine.tiles.get(key)  # type: ignore[arg-type]
+        cached = self.engine.tiles.get(key)
         if cached is not None:
             return cached
         per_row, rows = healpix.allsky_grid()
@@ -122,7 +124,7 @@ class HipsService:
         else:
             body = encode.jpeg(self.engine.render_pixels(image, mosaic, HIPS_RENDER), self.engine.settings.quality)
         tile = CachedTile(self.etag(image, key), body)
-        self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
+        self.engine.tiles.put(key, tile)
         return tile
 
     def _check_budget(self, image: Image, pixels: int, param: str) -> None:

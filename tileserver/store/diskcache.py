@@ -35,12 +35,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from ..errors import CacheFull
+from . import manifest as manifests
 from . import pyramid
+from .manifest import Built, Manifest
 
 log = logging.getLogger("tileserver.cache")
 
@@ -52,14 +54,14 @@ EVICT_LOCK = "evict.lock"
 EVICT_PASSES = 3  # an entry skipped because it was being opened is tried again this many times
 
 T = TypeVar("T")
-Build = Callable[[Path], dict[str, Any]]
+Build = Callable[[Path], Manifest]
 
 
 @dataclass(frozen=True)
 class Entry:
     key: str
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def nbytes(self) -> int:
@@ -141,7 +143,7 @@ class CheckedPyramid(pyramid.Pyramid):
             return False
 
 
-def write_checksums(folder: Path, manifest: dict[str, Any]) -> None:
+def write_checksums(folder: Path, manifest: Built) -> None:
     """Record the checksum of every tile of a freshly built pyramid (read back from the page cache)."""
     pyr = pyramid.Pyramid(folder, manifest)
     try:
@@ -231,12 +233,11 @@ class DiskCache:
     def _read(self, key: str) -> Entry | None:
         folder = self.entries / key
         try:
-            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            manifest = manifests.parse(json.loads((folder / MANIFEST).read_text(encoding="utf-8")),
+                                       pyramid.FORMAT_VERSION)
         except (OSError, ValueError):
             return None
-        if not isinstance(manifest, dict) or manifest.get("format") != pyramid.FORMAT_VERSION:
-            return None
-        return Entry(key, folder, manifest)
+        return None if manifest is None else Entry(key, folder, manifest)
 
     def touch(self, key: str, force: bool = False) -> None:
         """Mark key as used now (the LRU order); at most once per TOUCH_INTERVAL per process unless forced."""
@@ -293,7 +294,7 @@ class DiskCache:
             manifest = build(tmp)
             if not (tmp / CHECKSUMS).exists():  # a tier entry (cluster mode) brings its published checksums
                 write_checksums(tmp, manifest)
-            manifest.update(key=key, created=time.time(), build_id=uuid.uuid4().hex)
+            manifest["key"], manifest["created"], manifest["build_id"] = key, time.time(), uuid.uuid4().hex
             manifest["checksums"] = {"name": CHECKSUMS, "bytes": os.path.getsize(tmp / CHECKSUMS)}
             with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
                 json.dump(manifest, f)

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import StoreUnavailable
+from . import manifest as manifests
+from .manifest import Manifest
 
 MANIFEST = "manifest.json"
 CONNECT_TIMEOUT = 2.0
@@ -61,7 +63,7 @@ class ObjectStore:
         except BotoCoreError:
             raise StoreUnavailable(f"the pyramid store cannot be reached to {what}; try again later") from None
 
-    def manifest(self, key: str) -> dict[str, Any] | None:
+    def manifest(self, key: str) -> Manifest | None:
         """The published manifest of key, or None if no pyramid is published under it."""
         response = self._call("read a manifest", self.client.get_object, Key=self._name(key, MANIFEST))
         if response is None:
@@ -70,7 +72,7 @@ class ObjectStore:
             manifest = json.loads(response["Body"].read())
         except ValueError:
             return None
-        return manifest if isinstance(manifest, dict) else None
+        return manifests.parse(manifest)
 
     def read_range(self, key: str, name: str, offset: int, length: int) -> bytes:
         """Bytes [offset, offset + length) of one published file: one ranged GET."""
@@ -92,7 +94,7 @@ class ObjectStore:
             raise StoreUnavailable("a published pyramid is missing a file in the store; try again later")
         return bytes(response["Body"].read())
 
-    def publish(self, key: str, folder: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def publish(self, key: str, folder: Path, manifest: Manifest) -> tuple[Manifest, bool]:
         """Upload the pyramid in `folder` (every file its manifest names), then its manifest, unless one is there.
         Returns the manifest now published and whether this call published it."""
         from botocore.exceptions import ClientError

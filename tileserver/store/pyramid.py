@@ -20,12 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidParameter, TileNotFound
 from ..images import ImageSource
+from .manifest import Built
 
 FORMAT_VERSION = 3
 CHUNK_BYTES = 4 << 20  # float32 bytes of source rows read (and binned) at a time
@@ -187,7 +187,7 @@ def build(
     threads: int = 2,
     progress: Progress | None = None,
     store_top: bool = True,
-) -> dict[str, Any]:
+) -> Built:
     """Write the pyramid of `source` into `folder` (which must exist) and return its manifest (statistics are the
     caller's: they come from the sample taken at open).
 
@@ -216,7 +216,7 @@ def build(
     finally:
         for fd in fds.values():
             os.close(fd)
-    manifest = {
+    manifest: Built = {
         "format": FORMAT_VERSION,
         "source": source.origin,
         "geometry": geometry.to_dict(),
@@ -309,7 +309,7 @@ class Pyramid:
     """Read access to a built pyramid. Reads use pread, so a cache file truncated or removed under a running server
     gives an error we can recover from (CorruptEntry), never a crash."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, manifest: Built) -> None:
         self.folder = folder
         self.manifest = manifest
         self.geometry = Geometry(**manifest["geometry"])

@@ -13,7 +13,7 @@ every worker process computes the same cuts and every full-resolution tile is th
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from ..errors import InvalidParameter
 from ..images import ImageSource
 from ..images.direct import SourceFile
 from .pyramid import Geometry
+
+if TYPE_CHECKING:
+    from .diskcache import CheckedPyramid
+    from .manifest import Manifest
 
 SAMPLE_TARGET = 1_000_000  # pixels sampled over all channels
 SAMPLE_ROWS = 512  # rows sampled per channel, at most
@@ -79,11 +83,11 @@ class SourceLevels:
 class Levels:
     """A pyramid whose levels come from two places: the cache entry's stored levels, the source for the others."""
 
-    def __init__(self, geometry: Geometry, stored: object | None, source: SourceLevels | None,
+    def __init__(self, geometry: Geometry, stored: CheckedPyramid | None, source: SourceLevels | None,
                  stored_levels: frozenset[int]) -> None:
         self.geometry = geometry
         self.stored, self.source, self.stored_levels = stored, source, stored_levels
-        self.manifest = getattr(stored, "manifest", {})
+        self.manifest: Manifest | None = None if stored is None else stored.entry.manifest
 
     def _at(self, z: int) -> Any:
         return self.stored if z in self.stored_levels else self.source
@@ -99,11 +103,11 @@ class Levels:
         return self._at(self.geometry.levels - 1).pixel(x, y)
 
     def published(self) -> bool:
-        return self.stored is None or self.stored.published()  # type: ignore[attr-defined]
+        return self.stored is None or self.stored.published()
 
     def close(self) -> None:
         if self.stored is not None:
-            self.stored.close()  # type: ignore[attr-defined]
+            self.stored.close()
 
 
 def sample(source: ImageSource, target: int = SAMPLE_TARGET) -> list[np.ndarray]:

@@ -1,13 +1,15 @@
 """The per-process memory cache of encoded tiles, bounded by count and by bytes.
 
 Keyed by TileKey, the frozen record of everything that changes a tile's bytes: the image's cache key (which
-changes with the file), the tile and the display settings. Settings that change every tile (defaults, quality)
-are fixed for the life of the process, so they need not be part of the key.
+changes with the file), the tile and the display settings; HiPS and IIIF answers have frozen keys of their own.
+Settings that change every tile (defaults, quality) are fixed for the life of the process, so they need not be
+part of the key.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -38,13 +40,13 @@ class TileCache:
     def __init__(self, max_count: int, max_bytes: int) -> None:
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self._cache: LRUCache[TileKey, CachedTile] = LRUCache(maxsize=max(1, max_bytes), getsizeof=_size)
+        self._cache: LRUCache[Hashable, CachedTile] = LRUCache(maxsize=max(1, max_bytes), getsizeof=_size)
         # Rendering threads may store while the event loop reads: cachetools is not thread-safe.
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: TileKey) -> CachedTile | None:
+    def get(self, key: Hashable) -> CachedTile | None:
         with self._lock:
             tile = self._cache.get(key)
         if tile is None:
@@ -53,7 +55,7 @@ class TileCache:
             self.hits += 1
         return tile
 
-    def put(self, key: TileKey, tile: CachedTile) -> None:
+    def put(self, key: Hashable, tile: CachedTile) -> None:
         if self.max_count == 0 or _size(tile) > self.max_bytes:
             return
         with self._lock:

@@ -132,21 +132,20 @@ class Api:
         if not future.cancelled():
             future.exception()  # retrieved here, so an error nobody waited for is not logged as lost
 
-    async def _dispatch(self, request: Request, raw: bytes, query: iip.Query,
+    async def _dispatch(self, request: Request, raw: bytes, query: iip.AnyQuery,
                         image: Image) -> Response | TileResponse:
         engine = self.engine
-        kind = query.kind
-        if kind == "tile":
+        if isinstance(query, iip.TileQuery):
             return await self._tile(request, raw, query, image)
         # Off the event loop, whatever the image: on a cube of hundreds of channels, a value reads hundreds of
         # tiles and an INFO serialises hundreds of histograms; /healthz and the tiles of others must not wait.
-        if kind == "info":
+        if isinstance(query, iip.InfoQuery):
             return JSONResponse(await run_in_threadpool(engine.info, image), headers={"Cache-Control": "no-cache"})
-        if kind == "obj":
+        if isinstance(query, iip.ObjQuery):
             return PlainTextResponse(engine.iip_header(image))
-        if kind == "value":
+        if isinstance(query, iip.ValueQuery):
             return JSONResponse(await run_in_threadpool(engine.value, image, query))
-        if kind == "profile":
+        if isinstance(query, iip.ProfileQuery):
             return JSONResponse(await run_in_threadpool(engine.profile, image, query))
         engine.region_plan(image, query)  # a region outside the image or over a limit is refused before any 304
         etag = engine.etag(image, query)
@@ -161,13 +160,13 @@ class Api:
             "ETag": etag,
         })
 
-    async def _tile(self, request: Request, raw: bytes, query: iip.Query, image: Image) -> TileResponse:
-        image.geometry.tile_box(*query.tile)  # type: ignore[misc]  # no such tile: 404, even to If-None-Match: *
-        z = query.tile[0]  # type: ignore[index]
+    async def _tile(self, request: Request, raw: bytes, query: iip.TileQuery, image: Image) -> TileResponse:
+        image.geometry.tile_box(*query.tile)  # no such tile: 404, even to If-None-Match: *
+        z = query.tile[0]
         final = image.level_final(z)
         # The level's state is part of the tile's identity: a preview never answers for the final tile, and is
         # kept by no cache (no-store; not in the memory cache, nor on the fast path).
-        key = TileKey(image.tag_for(z), query.tile, query.render)  # type: ignore[arg-type]
+        key = TileKey(image.tag_for(z), query.tile, query.render)
         if not final:
             cache_control = PREVIEW
         elif query.version in (image.key, image.key + PREVIEW_TAG):

@@ -144,7 +144,7 @@ class RawRoute(Route):
         if not self.raw.fullmatch(raw[raw.rfind(b"/hips/"):]):
             return Match.NONE, {}
         child = {"endpoint": self.endpoint, "path_params": {}}
-        return (Match.FULL if scope["method"] in self.methods else Match.PARTIAL), child  # type: ignore[operator]
+        return (Match.FULL if scope["method"] in (self.methods or ()) else Match.PARTIAL), child
 
 
 def routes(engine: Engine) -> list[BaseRoute]:

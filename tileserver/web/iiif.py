@@ -167,7 +167,7 @@ class Iiif:
         key = IiifKey(image.key, canonical, query.render)
         cache_control = (IMMUTABLE if query.version == image.key else REVALIDATE).decode()
         headers = {"Cache-Control": cache_control, "Link": f'{PROFILE_LINK}, <{base}/{canonical}>;rel="canonical"'}
-        tile = self.engine.tiles.get(key)  # type: ignore[arg-type]
+        tile = self.engine.tiles.get(key)
         if tile is None:
             ident = repr((image.key, canonical, query.render, self.engine.settings_tag))
             etag = ('"' + hashlib.sha1(ident.encode()).hexdigest()[:20] + '"').encode()
@@ -175,7 +175,7 @@ class Iiif:
                 return Response(status_code=304, headers={**headers, "ETag": etag.decode()})
             data = await run_in_threadpool(self._render, image, query, req, plan, read)
             tile = CachedTile(etag, data)
-            self.engine.tiles.put(key, tile)  # type: ignore[arg-type]
+            self.engine.tiles.put(key, tile)
         headers["ETag"] = tile.etag.decode()
         if none_match(request.scope, tile.etag):
             return Response(status_code=304, headers=headers)

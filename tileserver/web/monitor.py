@@ -23,6 +23,7 @@ from starlette.types import Scope
 from .. import __version__, access, config
 from ..engine import Engine
 from ..iip import split_fif
+from ..store.manifest import Manifest
 from ..store.progress import ProgressBoard
 
 PUBLISH_INTERVAL = 1.0  # seconds: the page may lag this much behind another worker's counters
@@ -238,7 +239,7 @@ class Monitor:
         return access.is_trusted(host, self.allow)
 
 
-def _name(manifest: dict[str, Any]) -> str:
+def _name(manifest: Manifest) -> str:
     return str(manifest.get("image", {}).get("name", "?"))
 
 
