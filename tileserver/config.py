@@ -17,6 +17,7 @@ from typing import Any
 
 import platformdirs
 
+from . import atomic
 from .cpus import available_cpus
 from .errors import SettingError
 
@@ -435,9 +436,7 @@ def save_config(settings: Settings, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Per-run choices (which images, whether to wipe the cache) do not belong in a saved file.
     text = to_config_text(settings, include=lambda s: s.name not in ("clear_cache",))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write(path, text)
 
 
 def to_environ(settings: Settings) -> dict[str, str]:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import SettingError
 from . import services
 
@@ -49,11 +50,7 @@ def load(state: Path) -> Cluster:
 
 
 def save(state: Path, cluster: Cluster) -> None:
-    tmp = state / (STATE_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(asdict(cluster), f, indent=1)
-    os.replace(tmp, state / STATE_FILE)
+    atomic.write(state / STATE_FILE, json.dumps(asdict(cluster), indent=1), mode=0o600)
 
 
 def node_env(cluster_env: dict[str, str], redis: str, store: str, scheduler: str) -> dict[str, str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import numpy as np
+
+from .. import atomic
 
 DEMO_NAME = "demo-sky.fits"
 SEED = 20261121
@@ -71,7 +73,7 @@ def ensure_demo(folder: Path) -> Path:
     data, cards = make_sky()
     hdu = fits.PrimaryHDU(data)
     hdu.header.update(cards)
-    tmp = folder / f".{DEMO_NAME}.{os.getpid()}"
-    hdu.writeto(tmp, overwrite=True)
-    os.replace(tmp, path)  # another process may be writing it too: the last complete file wins
+    buffer = io.BytesIO()
+    hdu.writeto(buffer)
+    atomic.write(path, buffer.getvalue())  # another process may be writing it too: the last complete file wins
     return path

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
+
 STALE_SECONDS = 3600.0
 
 
@@ -43,14 +45,11 @@ class ProgressBoard:
             return
         record = {"key": key, "image": image, "stage": stage, "fraction": round(float(fraction), 4),
                   "pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-        tmp = self.folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)  # the cache folder may have been removed while serving
-            tmp.write_text(json.dumps(record), encoding="utf-8")
-            os.replace(tmp, self._path(key))
+            atomic.write(self._path(key), json.dumps(record))
         except OSError:
-            # Progress is a courtesy: a full disk must not fail the build itself.
-            tmp.unlink(missing_ok=True)
+            pass  # progress is a courtesy: a full disk must not fail the build itself
 
     def read(self, key: str) -> dict[str, Any] | None:
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from .. import __version__, access, config
+from .. import __version__, access, atomic, config
 from ..engine import Engine
 from ..iip import split_fif
 from ..store.manifest import Manifest
@@ -140,12 +140,9 @@ class Monitor:
         """Write this worker's record; a failure (full disk, cache folder removed) only delays the page."""
         self._published = time.time()
         folder = self.root / self.server
-        path = folder / f"{os.getpid()}.json"
-        tmp = folder / f".{os.getpid()}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(self.record()), encoding="utf-8")
-            os.replace(tmp, path)
+            atomic.write(folder / f"{os.getpid()}.json", json.dumps(self.record()))
         except OSError:
             pass
 
