@@ -158,3 +158,29 @@ def test_the_fuzzer_mutates(tmp_path: Path) -> None:
     seed = seed_files()["fits"]
     mutants = {mutate(seed, rng) for _ in range(50)}
     assert len(mutants) > 40 and seed not in mutants
+
+
+# -- regressions found by benchmarks/fuzz.py -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["thin.fits", "thin.png", "flat.fits", "thin.tif"])
+def test_previews_of_thin_images_sample_inside_them(client_for, data_dir, tmp_path, monkeypatch, name):
+    """A level one pixel across (20 x 3000 pixels at 64-pixel tiles: 64 source pixels a level pixel) was sampled
+    past the image's edge while the image was shown from its source: 500 on the coarse tiles (a mutated TIFF header
+    made one of the seed's sides large)."""
+    from tileserver.store import pyramid
+
+    gate = tmp_path / "gate"  # the build waits: every tile comes from the source
+    gate.touch()
+    monkeypatch.setenv(pyramid.GATE_ENV, str(gate))
+    data = (np.arange(20 * 3000) % 251).astype(np.uint8).reshape((20, 3000) if "flat" in name else (3000, 20))
+    if name.endswith(".fits"):
+        fits.PrimaryHDU(data.astype(np.float32)).writeto(data_dir / name)
+    else:
+        Image.fromarray(data).save(data_dir / name, **({"compression": "tiff_deflate"} if name.endswith("tif") else {}))
+    client = client_for(tile_size=64)
+    info = client.get("/api", params={"FIF": name, "INFO": ""}).json()
+    assert info["final"] is False
+    for z in range(len(info["levels_final"])):
+        r = client.get("/api", params={"FIF": name, "JTL": f"{z},0"})
+        assert r.status_code == 200, (z, r.text)
+    gate.unlink()

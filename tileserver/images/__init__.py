@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import TooLarge, UnsupportedImage
+import numpy as np
+
+from ..errors import TileServerError, TooLarge, UnsupportedImage
 from .base import Chip, ImageSource
 
 __all__ = ["Chip", "ImageSource", "open_image", "over_budget", "sniff"]
@@ -53,4 +58,27 @@ def open_image(path: Path, selector: str | None = None, max_pixels: int = 2**31,
     else:
         raise UnsupportedImage("the file is not an image the server can read (FITS, TIFF, PNG or JPEG)")
     source.origin = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    source.read = checked_reader(source.read, source.width)
     return source
+
+
+DAMAGED = "the image's pixels cannot be decoded: the file is damaged (or was rewritten while it was read)"
+
+
+def checked_reader(read: Callable[[int, int, int], np.ndarray], width: int) -> Callable[[int, int, int], np.ndarray]:
+    """A reader that gives exactly what it promises, (y1 - y0, width) rows, or a clear UnsupportedImage (415): a
+    decoder's own failure on damaged data (Pillow, astropy and zlib raise many kinds) or rows of another shape
+    (a header at odds with its data) never reach the caller as anything else."""
+    def read_checked(channel: int, y0: int, y1: int) -> np.ndarray:
+        try:
+            rows = read(channel, y0, y1)
+        except TileServerError:
+            raise
+        except (ValueError, TypeError, IndexError, KeyError, OSError, EOFError, SyntaxError, ArithmeticError,
+                struct.error, zlib.error):
+            raise UnsupportedImage(DAMAGED) from None
+        if getattr(rows, "shape", None) != (y1 - y0, width):
+            raise UnsupportedImage(DAMAGED)
+        return rows
+
+    return read_checked

@@ -47,17 +47,21 @@ class SourceLevels:
 
     def _block(self, z: int, channel: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
         """Level-z pixels x0 <= x < x1, y0 <= y < y1 of one channel: exact at the top, strided below."""
-        s = 1 << (self.geometry.levels - 1 - z)
-        half = s // 2
+        g = self.geometry
+        s = 1 << (g.levels - 1 - z)
+        # The centre of each block; a side shorter than a block (a level of 1 pixel across a thin image) is
+        # sampled at its own centre, not past its edge.
+        hx = s // 2 if g.width >= s else (g.width - 1) // 2
+        hy = s // 2 if g.height >= s else (g.height - 1) // 2
         direct = self.source.direct
         if direct is not None:
-            return direct.window(channel, y0 * s + half, y1 * s, x0 * s + half, x1 * s, s)
+            return direct.window(channel, y0 * s + hy, y1 * s, x0 * s + hx, x1 * s, s)
         if s == 1:
             out = self.source.read(channel, y0, y1)[:, x0:x1]
         else:
             out = np.empty((y1 - y0, x1 - x0), np.float32)
-            for n, y in enumerate(range(y0 * s + half, y1 * s, s)):
-                out[n] = self.source.read(channel, y, y + 1)[0, x0 * s + half:x1 * s:s]
+            for n, y in enumerate(range(y0 * s + hy, y1 * s, s)):
+                out[n] = self.source.read(channel, y, y + 1)[0, x0 * s + hx:x1 * s:s]
         if self.file is not None:
             self.file.check()  # rewritten while we read: not this version's pixels
         return out
