@@ -12,6 +12,8 @@ import pytest
 from tileserver.engine import BuildState
 from tileserver.store.diskcache import cache_key
 
+from conftest import wait_for
+
 
 def test_list_shows_folders_then_images_and_skips_the_rest(client, make_fits, data_dir: Path):
     make_fits("b.fits", width=64, height=48)
@@ -37,6 +39,8 @@ def test_list_marks_cached_images(client, make_fits):
     make_fits("a.fits", width=64, height=48)
     make_fits("b.fits", width=64, height=48)
     assert client.get("/api", params={"FIF": "a.fits", "INFO": ""}).status_code == 200
+    wait_for(lambda: client.get("/progress", params={"FIF": "a.fits"}).json()["state"] == "ready",
+             what="the build behind the instant open")
     cached = {e["name"]: e["cached"] for e in client.get("/list").json()["entries"]}
     assert cached == {"a.fits": True, "b.fits": False}
 
@@ -79,7 +83,9 @@ def test_progress_states(client, make_fits, settings_for, data_dir: Path):
     make_fits("b.fits", width=64, height=48)
     assert client.get("/progress", params={"FIF": "a.fits"}).json() == {"image": "a.fits", "state": "waiting"}
     client.get("/api", params={"FIF": "a.fits", "INFO": ""})
-    assert client.get("/progress", params={"FIF": "a.fits"}).json() == {"image": "a.fits", "state": "ready"}
+    # Shown at once (instant open), built in the background: ready once that build is published.
+    assert wait_for(lambda: client.get("/progress", params={"FIF": "a.fits"}).json()
+                    == {"image": "a.fits", "state": "ready"}, what="the build behind the instant open")
     # A build in progress in this process, as the engine records it.
     engine = client.app.state.engine
     key = cache_key(data_dir.resolve() / "b.fits", None, engine.settings.tile_size)

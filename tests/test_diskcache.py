@@ -132,6 +132,20 @@ def test_lru_by_count_and_by_bytes(tmp_path):
     assert sum(e.nbytes for e in cache.list()) <= cache.max_bytes
 
 
+def test_contains_is_not_a_use(tmp_path):
+    """Polling whether an image is built (/progress, the status page) keeps no entry alive in the LRU."""
+    cache = DiskCache(tmp_path, 10, 2**30)
+    cache.open_or_build("a", fake_build(), CheckedPyramid)
+    touch_at(cache, "a", 1000)
+    fresh = DiskCache(tmp_path, 10, 2**30)  # another process: its own record of recent touches
+    assert fresh.contains("a") and not fresh.contains("b")
+    assert fresh.last_use(fresh.list()[0]) == 1000
+    fresh.get("a")  # a real use moves it
+    assert fresh.last_use(fresh.list()[0]) > 1000
+    corrupt_level(tmp_path / "entries" / "a", "zero-manifest")
+    assert not fresh.contains("a")
+
+
 def test_evict_skips_an_entry_being_opened_or_built(tmp_path):
     cache = DiskCache(tmp_path, 2, 2**30)
     cache.open_or_build("a", fake_build(seed=1), CheckedPyramid)
@@ -259,6 +273,7 @@ def test_api_recovers_from_a_removed_cache_folder(client_for, make_fits, cache_d
     make_fits("sky.fits", width=600, height=500)
     client = client_for()
     reference = tiles(client, 6)
+    wait_for(lambda: client.get("/progress", params={"FIF": "sky.fits"}).json()["state"] == "ready", "the build")
     shutil.rmtree(cache_dir)
     assert tiles(client, 6) == reference
     assert tiles(client, 6, "&CNT=2") == tiles(client_for(), 6, "&CNT=2")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import Forbidden, ImageNotFound, TooLarge
+from .errors import FolderNotFound, Forbidden, ImageNotFound, TooLarge
 
 if TYPE_CHECKING:
     from .access import Grant
@@ -108,7 +108,7 @@ def resolve(data_dir: Path, relative: str, param: str = "FIF", want_dir: bool = 
     to: a symlink from a public folder into a private one does not open the private one.
     """
     parts = check_spelling(relative.strip(" ") if not want_dir else relative.strip(" ").lstrip("/"), param)
-    missing = ImageNotFound(NOT_FOUND[want_dir], param)
+    missing = (FolderNotFound if want_dir else ImageNotFound)(NOT_FOUND[want_dir], param)
     denied = Forbidden("you are not allowed to see this " + ("folder" if want_dir else "image"), param)
 
     def allowed(rel: str) -> bool:

@@ -116,7 +116,7 @@ class Engine(Lifecycle):
             "server": "tileserver",
             "version": "3.0",
             "server_version": __version__,
-            "image_name": image.fif,
+            "image_name": image.name,
             "object_name": meta["object_name"],
             "kind": meta["kind"],
             "full_size": [g.width, g.height],
@@ -278,7 +278,7 @@ class Engine(Lifecycle):
         if p.block != (1, 1):
             data = cutout.block_mean(data, *p.block)
         x1, y1, x2, y2 = query.region
-        stem = f"{Path(image.fif).stem}_{x1}-{x2}_{y1}-{y2}_bin{query.binning}"
+        stem = f"{Path(image.name).stem}_{x1}-{x2}_{y1}-{y2}_bin{query.binning}"
         if query.output == "fits":
             return encode.fits_bytes(data, cutout.header(image.meta["header"], image.geometry.height, p)), stem
         pixels = self.render_pixels(image, data, query.render)

@@ -18,12 +18,22 @@ class InvalidParameter(TileServerError):
     kind = "value_error"
 
 
-class ImageNotFound(TileServerError):
+class NotFound(TileServerError):
+    """What the request names does not exist (or is not one this user may know of)."""
+
     kind = "not_found"
 
 
-class TileNotFound(TileServerError):
-    kind = "not_found"
+class ImageNotFound(NotFound):
+    """No such image."""
+
+
+class FolderNotFound(NotFound):
+    """No such folder (the image browser, the extra folder)."""
+
+
+class TileNotFound(NotFound):
+    """The image exists, not this tile, level or HiPS cell."""
 
 
 class Forbidden(TileServerError):

@@ -57,7 +57,7 @@ class Query:
     with its own fields (below); `parse` returns one of them, `AnyQuery`."""
 
     kind: ClassVar[str]
-    fif: str
+    fif: str  # the image's path, canonical (see split_fif), without its [selector]
     selector: str | None
     channels: tuple[int, ...] = ()
     render: Render = Render()

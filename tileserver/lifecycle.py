@@ -46,7 +46,7 @@ class Image:
     """An image open in this process: its levels (built, or some still previews), statistics and description."""
 
     key: str
-    fif: str
+    name: str  # as the client names it: the FIF path and its [selector] (a Query's fif is the path alone)
     pyramid: Levels
     manifest: Described  # a Manifest once built
     default_cuts: list[tuple[float, float]] = field(default_factory=list)
@@ -96,6 +96,7 @@ class BuildState:
     stage: str = "queued"
     fraction: float = 0.0
     started: float = field(default_factory=time.time)
+    image: str = ""  # as the client names it
 
 
 def describe(source: ImageSource, name: str) -> ImageMeta:
@@ -178,6 +179,20 @@ class Lifecycle:
             ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
             return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
         return [cut_pair(stats.cut_presets(s)["zscale"]) for s in image.stats]
+
+    def build_status(self, key: str) -> dict[str, Any] | None:
+        """The build of key in progress, wherever it runs: {key, image, stage, fraction, pid, time}; this
+        process's own first (its live state), else another's (the progress board); None when none runs."""
+        state = self.progress.get(key)
+        if state is not None and state.stage == "done":  # built; publishing it is a matter of milliseconds
+            return None
+        if state is not None:
+            return {"key": key, "image": state.image, "stage": state.stage, "fraction": round(state.fraction, 4),
+                    "pid": os.getpid(), "time": time.time()}
+        record = self.board.read(key)
+        if record is None:
+            return None
+        return {**record, "stage": record.get("stage", ""), "fraction": round(float(record["fraction"]), 4)}
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -375,7 +390,7 @@ class Lifecycle:
 
     def _build_into(self, source: ImageSource, file: SourceFile, query: Query, key: str, folder: Path,
                     described: Described | None) -> Manifest:
-        state = self.progress.setdefault(key, BuildState())
+        state = self.progress.setdefault(key, BuildState(image=self._display_name(query)))
 
         def report(stage: str, fraction: float) -> None:
             state.stage, state.fraction = stage, fraction

@@ -44,12 +44,11 @@ def is_image_name(name: str) -> bool:
 
 
 def is_cached(cache: DiskCache, path: Path, tile_size: int) -> bool:
-    # Looks for the manifest instead of calling cache.get(), which would count as a use and disturb the LRU order.
     try:
         key = cache_key(path, None, tile_size)
     except OSError:
         return False
-    return (cache.entries / key / MANIFEST).is_file()
+    return (cache.entries / key / MANIFEST).is_file()  # a listing of thousands: the file's presence is enough
 
 
 def list_folder(data_dir: Path, relative: str, cache: DiskCache, tile_size: int,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import datapath
-from ..errors import ImageNotFound, TileServerError
+from ..errors import NotFound, TileServerError
 
 # Suffix -> (kind, format): what the viewer does with a file is decided by its name, as the image browser does.
 FORMATS = {
@@ -69,11 +69,11 @@ def _walk(root: Path, relative: str, depth: int, entries: list[dict[str, Any]], 
 def resolve(extra_dir: str, relative: str) -> Path:
     """The real path of a file of the extra folder, confined like an image path (403 by spelling, else 404)."""
     if not extra_dir:
-        raise ImageNotFound("the server has no extra folder", "path")
+        raise NotFound("the server has no extra folder", "path")
     try:
         return datapath.resolve(Path(extra_dir), relative, "path")
-    except ImageNotFound:
-        raise ImageNotFound(NO_FILE, "path") from None
+    except NotFound:
+        raise NotFound(NO_FILE, "path") from None
 
 
 def read(extra_dir: str, relative: str) -> bytes:
@@ -81,5 +81,5 @@ def read(extra_dir: str, relative: str) -> bytes:
     path = resolve(extra_dir, relative)
     try:
         return datapath.read_resolved(Path(extra_dir), path, MAX_FILE_BYTES, "path")
-    except ImageNotFound:
-        raise ImageNotFound(NO_FILE, "path") from None
+    except NotFound:
+        raise NotFound(NO_FILE, "path") from None

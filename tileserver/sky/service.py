@@ -69,7 +69,7 @@ class HipsService:
         built = image.pyramid.manifest
         mtime_ns = built["source"].get("mtime_ns") if built else None
         released = (mtime_ns or time.time_ns()) / 1e9
-        title = image.meta.get("object_name") or image.fif
+        title = image.meta.get("object_name") or image.name
         return hips.properties(sky, ident, str(title), (lo, hi), (data_lo, data_hi), released)
 
     def moc(self, image: Image) -> bytes:

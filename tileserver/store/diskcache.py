@@ -230,6 +230,10 @@ class DiskCache:
         self.touch(key)
         return entry
 
+    def contains(self, key: str) -> bool:
+        """Whether key has a published entry (not known broken here); not a use: polling keeps nothing alive."""
+        return (entry := self._read(key)) is not None and entry.build_id not in self._broken
+
     def _read(self, key: str) -> Entry | None:
         folder = self.entries / key
         try:

@@ -31,7 +31,7 @@ MAX_CONTOUR_POINTS = 200_000
 CONTOUR_SIDE = 1024  # contours are traced on the finest level no larger than this (binned data on big images)
 MAX_TABLE_RADIUS = 10
 COLORBAR_WIDTH = 256
-NO_STORE = {"Cache-Control": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def _query(request: Request) -> iip.Query:
@@ -94,7 +94,7 @@ async def header(request: Request) -> Response:
     else:
         path = engine.locate(query.fif, query.user)
         hdus = await run_in_threadpool(_headers, engine, path)
-    return JSONResponse({"image": query.fif, "hdus": hdus}, headers=NO_STORE)
+    return JSONResponse({"image": query.fif, "hdus": hdus}, headers=NO_CACHE)
 
 
 async def stats(request: Request) -> Response:
@@ -111,7 +111,7 @@ async def stats(request: Request) -> Response:
 
     result = await run_in_threadpool(engine.read, image, measure)
     unit = image.meta["header"].get("BUNIT", "")
-    return JSONResponse({"channel": c + 1, "unit": unit if isinstance(unit, str) else "", **result}, headers=NO_STORE)
+    return JSONResponse({"channel": c + 1, "unit": unit if isinstance(unit, str) else "", **result}, headers=NO_CACHE)
 
 
 def _level_bytes(image: Image, z: int) -> int:
@@ -149,7 +149,7 @@ async def contours(request: Request) -> Response:
         return analysis.contour_paths(data, levels, origin, (p, -p), MAX_CONTOUR_POINTS)
 
     lines = await run_in_threadpool(engine.read, image, trace)
-    return JSONResponse({"channel": c + 1, "binning": p, "contours": lines}, headers=NO_STORE)
+    return JSONResponse({"channel": c + 1, "binning": p, "contours": lines}, headers=NO_CACHE)
 
 
 async def pixels(request: Request) -> Response:
@@ -165,7 +165,7 @@ async def pixels(request: Request) -> Response:
     data = await run_in_threadpool(engine.read, image, lambda: _fits_rows(engine, image, c, box))
     rows = [[float(v) if np.isfinite(v) else None for v in row] for row in data[::-1]]  # top row first
     return JSONResponse({"channel": c + 1, "x": list(range(box[0], box[2] + 1)),
-                         "y": list(range(box[3], box[1] - 1, -1)), "values": rows}, headers=NO_STORE)
+                         "y": list(range(box[3], box[1] - 1, -1)), "values": rows}, headers=NO_CACHE)
 
 
 async def colorbar(request: Request) -> Response:
@@ -178,7 +178,7 @@ async def colorbar(request: Request) -> Response:
     data[c, 0] = np.linspace(lo, hi, COLORBAR_WIDTH, dtype=np.float64)
     render = iip.Render(**{**vars(query.render), "channel": c + 1})
     png = encode.image(engine.render_pixels(image, data, render), "png", 100)
-    return Response(png, media_type="image/png", headers={**NO_STORE, "X-Cuts": f"{lo:.9g},{hi:.9g}"})
+    return Response(png, media_type="image/png", headers={**NO_CACHE, "X-Cuts": f"{lo:.9g},{hi:.9g}"})
 
 
 def routes() -> list[Route]:

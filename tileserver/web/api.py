@@ -268,15 +268,11 @@ async def build_progress(request: Request) -> Response:
     engine = request.app.state.engine
     query = iip.parse([("FIF", request.query_params.get("FIF", "")), ("INFO", "")], access.user_of(request.scope))
     _, key = engine.key_for(query)
-    state = engine.progress.get(key)
-    record = engine.board.read(key) if state is None else None  # a build running in another worker process
-    if state is not None:
-        body = {"image": query.fif, "state": "building", "stage": state.stage, "fraction": round(state.fraction, 4)}
-    elif record is not None:
-        body = {"image": query.fif, "state": "building", "stage": record.get("stage", ""),
-                "fraction": record["fraction"]}
+    build = engine.build_status(key)
+    if build is not None:
+        body = {"image": query.fif, "state": "building", "stage": build["stage"], "fraction": build["fraction"]}
     else:
-        ready = engine.opened(key) is not None or engine.cache.get(key) is not None
+        ready = engine.opened(key) is not None or engine.cache.contains(key)
         body = {"image": query.fif, "state": "ready" if ready else "waiting"}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

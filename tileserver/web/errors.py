@@ -23,6 +23,7 @@ STATUS: dict[type[errors.TileServerError], int] = {
     errors.UnsupportedImage: 415,
     errors.Overloaded: 503,
     errors.CacheFull: 507,
+    errors.NotFound: 404,
 }
 
 

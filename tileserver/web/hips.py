@@ -28,7 +28,7 @@ from starlette.types import Scope
 
 from .. import __version__, access, iip
 from ..engine import Engine
-from ..errors import ImageNotFound, InvalidParameter, TileServerError
+from ..errors import ImageNotFound, InvalidParameter, NotFound, TileServerError
 from ..sky.service import HipsService
 from ..store.tilecache import CachedTile
 from .api import none_match
@@ -93,10 +93,10 @@ class HipsEndpoint:
             return self._send(request, tile, allsky.group(1))
         match = _TILE.fullmatch(tail)
         if match is None:
-            raise ImageNotFound(NO_FILE, "path")
+            raise NotFound(NO_FILE, "path")
         order, folder, npix = (int(v) for v in match.groups()[:3])
         if folder != npix // 10000 * 10000:
-            raise ImageNotFound(f"tile {npix} is in Dir{npix // 10000 * 10000}", "path")
+            raise NotFound(f"tile {npix} is in Dir{npix // 10000 * 10000}", "path")
         tile = await run_in_threadpool(service.tile, image, order, npix, match.group(4))
         return self._send(request, tile, match.group(4))
 
@@ -120,7 +120,7 @@ async def aladin_page(request: Request) -> Response:
     settings = request.app.state.settings
     root = request.scope.get("root_path", "").rstrip("/")
     if aladin_dir() is None:
-        raise ImageNotFound("Aladin Lite is not installed with this server (run `npm ci` in the source tree)",
+        raise NotFound("Aladin Lite is not installed with this server (run `npm ci` in the source tree)",
                             "path")
     return request.app.state.templates.TemplateResponse(request, "aladin.html", {
         "root": root,

@@ -37,6 +37,7 @@ STATUS = {
     errors.TileNotFound: 400,
     errors.NotImplementedFeature: 501,
     errors.ImageNotFound: 404,
+    errors.NotFound: 404,
     errors.Forbidden: 403,
     errors.TooLarge: 413,
     errors.UnsupportedImage: 415,
@@ -179,7 +180,7 @@ class Iiif:
         headers["ETag"] = tile.etag.decode()
         if none_match(request.scope, tile.etag):
             return Response(status_code=304, headers=headers)
-        stem = image.fif.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "image"
+        stem = image.name.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "image"
         headers["Content-Disposition"] = f'inline; filename="{quote(stem)}.{req.format}"'
         return Response(tile.data, media_type=iiif.MEDIA_TYPES[req.format], headers=headers)
 

@@ -180,15 +180,10 @@ class Monitor:
                     pass
 
     def builds(self) -> list[dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for path in sorted(self.board.folder.glob("*.json")):
-            record = self.board.read(path.stem)
-            if record:
-                found[path.stem] = record
-        for key, state in list(self.engine.progress.items()):
-            found.setdefault(key, {"key": key, "image": "", "stage": state.stage, "fraction": state.fraction,
-                                   "pid": os.getpid(), "time": time.time()})
-        return [{**r, "fraction": round(float(r["fraction"]), 4)} for r in found.values()]
+        """Builds in progress: the board's (every worker of this server) and this process's own."""
+        keys = dict.fromkeys([path.stem for path in sorted(self.board.folder.glob("*.json"))]
+                             + list(self.engine.progress))
+        return [build for key in keys if (build := self.engine.build_status(key)) is not None]
 
     def snapshot(self) -> dict[str, Any]:
         now = time.time()

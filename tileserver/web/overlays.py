@@ -15,17 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import ImageNotFound, TooLarge
+from ..errors import NotFound, TooLarge
 from ..overlays import extra, regions, votables
 
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "geojson": "application/geo+json",
                "votable": "application/x-votable+xml", "ds9": "text/plain; charset=utf-8"}
-NO_STORE = {"Cache-Control": "no-cache"}
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 async def list_files(request: Request) -> Response:
     listing = await run_in_threadpool(extra.list_extra, request.app.state.settings.extra_dir)
-    return JSONResponse(listing, headers=NO_STORE)
+    return JSONResponse(listing, headers=NO_CACHE)
 
 
 async def get_file(request: Request) -> Response:
@@ -33,21 +33,21 @@ async def get_file(request: Request) -> Response:
     found = extra.format_of(relative)
     extra.resolve(request.app.state.settings.extra_dir, relative)  # 403 or 404 first, whatever the name's suffix
     if found is None:
-        raise ImageNotFound(extra.NO_FILE, "path")  # only what the listing offers is served
+        raise NotFound(extra.NO_FILE, "path")  # only what the listing offers is served
     data = await run_in_threadpool(extra.read, request.app.state.settings.extra_dir, relative)
-    return Response(data, media_type=MEDIA_TYPES[found[1]], headers=NO_STORE)
+    return Response(data, media_type=MEDIA_TYPES[found[1]], headers=NO_CACHE)
 
 
 async def region_file(request: Request) -> Response:
     data = await _source(request, regions.MAX_TEXT_BYTES, "regions")
     text = data.decode("utf-8", "replace")
-    return JSONResponse(await run_in_threadpool(regions.to_geojson, text), headers=NO_STORE)
+    return JSONResponse(await run_in_threadpool(regions.to_geojson, text), headers=NO_CACHE)
 
 
 async def votable(request: Request) -> Response:
     data = await _source(request, votables.MAX_BYTES, "votable")
     name = request.query_params.get("path", "").rpartition("/")[2]
-    return JSONResponse(await run_in_threadpool(votables.to_table, data, name), headers=NO_STORE)
+    return JSONResponse(await run_in_threadpool(votables.to_table, data, name), headers=NO_CACHE)
 
 
 async def _source(request: Request, limit: int, param: str) -> bytes:

@@ -206,7 +206,7 @@ class Watch:
         sent = -1.0
         while not opening.done():
             await asyncio.wait({opening}, timeout=PROGRESS_POLL)
-            record = engine.board.read(key)
+            record = engine.build_status(key)
             # Fractions only grow: a restarted build (after a crash elsewhere) is not shown going backwards.
             if record and record["fraction"] > sent and not opening.done():
                 sent = record["fraction"]
@@ -228,7 +228,7 @@ class Watch:
                     return image
             if current.final or current.build_error:
                 return current
-            record = engine.board.read(image.key)
+            record = engine.build_status(image.key)
             if record and record["fraction"] > sent:
                 sent = record["fraction"]
                 self.broadcast({"type": "progress", "image": self.image, "stage": record.get("stage", ""),
