@@ -217,4 +217,4 @@ def test_banner_and_viewer_page(client):
     assert page.status_code == 200 and "/leaflet/leaflet.css" in page.text and '"x.fits"' in page.text
     assert client.get("/leaflet/leaflet-src.esm.js").status_code == 200
     assert client.get("/client/js/main.js").status_code == 200
-    assert client.get("/healthz").text == "ok"
+    assert client.get("/healthz").json() == {"status": "ok"}

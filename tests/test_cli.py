@@ -127,4 +127,4 @@ def test_serving_a_folder_opens_no_browser(live_server, make_fits):
     server.args.remove("--no-browser")
     server.stop()
     server.start()
-    assert httpx.get(server.url + "/healthz").text == "ok"
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}

@@ -177,7 +177,7 @@ def test_malformed_files_get_a_4xx_and_no_worker_dies(live_server, corpus, data_
                 r = client.get("/api", params={"FIF": name, **query})
                 assert r.status_code == 200, (name, query, r.text[:300])
         assert client.get("/api", params={"FIF": "good.fits", "JTL": "0,0", "Q": "again"}).status_code == 200
-        assert client.get("/healthz").text == "ok"
+        assert client.get("/healthz").json() == {"status": "ok"}
     assert workers(server.proc.pid) == before  # the same two workers: none died and was replaced
     assert list((cache_dir / "tmp").iterdir()) == []  # failed builds leave no half-written folder
     cached = {json.loads((e / "manifest.json").read_text())["image"]["name"] for e in (cache_dir / "entries").iterdir()}

@@ -120,7 +120,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("cache_dir", str, platformdirs.user_cache_dir(APP_NAME), "Folder of the pyramid disk cache.", "cache"),
     _s("clear_cache", bool, False, "Empty the disk cache at start-up.", "cache"),
     _s("max_cache_image_count", int, 100, "Most images kept in the disk cache.", "cache", min=1, max=10**6),
-    _s("max_cache_bytes", int, 100 * 2**30, "Most bytes kept in the disk cache.", "cache", min=2**20, max=2**60),
+    _s("max_cache_bytes", int, 0, "Most bytes in the disk cache; 0: half its filesystem's size.", "cache", min=0),
+    _s("min_free_bytes", int, 256 * 2**20, "Bytes the disk cache keeps free on its filesystem, evicting images to "
+       "keep them.", "cache", min=0, max=2**60),
     _s("max_cache_tile_count", int, 8192, "Most encoded tiles kept in each worker's memory cache.", "cache",
        min=0, max=10**8),
     _s("max_cache_tile_bytes", int, 256 * 2**20, "Most bytes of encoded tiles kept in each worker's memory cache.",
@@ -162,7 +164,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(s.section for s in SETTINGS))
-
 
 
 def _default(name: str) -> Any:
@@ -225,6 +226,7 @@ class Settings:
     clear_cache: bool = _default("clear_cache")
     max_cache_image_count: int = _default("max_cache_image_count")
     max_cache_bytes: int = _default("max_cache_bytes")
+    min_free_bytes: int = _default("min_free_bytes")
     max_cache_tile_count: int = _default("max_cache_tile_count")
     max_cache_tile_bytes: int = _default("max_cache_tile_bytes")
     max_open_files: int = _default("max_open_files")
@@ -372,10 +374,9 @@ def check(settings: Settings) -> Settings:
     if not settings.user_header.strip() or any(c in settings.user_header for c in " \t:"):
         raise SettingError(f"setting user_header: {settings.user_header!r} is not a header name")
     _check_cluster(settings)
-    if settings.log_level not in ("debug", "info", "warning", "error"):
-        raise SettingError(f"setting log_level: {settings.log_level!r} is not one of debug, info, warning, error")
-    if settings.log_format not in ("text", "json"):
-        raise SettingError(f"setting log_format: {settings.log_format!r} is not one of text, json")
+    for name, allowed in (("log_level", ("debug", "info", "warning", "error")), ("log_format", ("text", "json"))):
+        if getattr(settings, name) not in allowed:
+            raise SettingError(f"setting {name}: {getattr(settings, name)!r} is not one of {', '.join(allowed)}")
     if settings.proxy_secret_file:
         changes["proxy_secret_file"] = str(Path(settings.proxy_secret_file).expanduser().resolve())
         access.read_secret(changes["proxy_secret_file"])

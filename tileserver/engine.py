@@ -20,7 +20,7 @@ from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import ProfileQuery, Query, RegionQuery, Render, TileQuery, ValueQuery, parse_colour
 from .images.base import UNPARSED
 from .lifecycle import BuildState, Image, Lifecycle, cut_pair
-from .store.diskcache import CheckedPyramid, DiskCache, cache_key
+from .store.diskcache import CheckedPyramid, cache_key, for_settings
 from .store.progress import ProgressBoard
 from .store.pyramid import CorruptEntry
 from .store.tilecache import TileCache
@@ -36,7 +36,8 @@ class Engine(Lifecycle):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
-        self.cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
+        self.cache = for_settings(settings)
+        self.cache.on_evict = self._let_go
         self.tiles = TileCache(settings.max_cache_tile_count, settings.max_cache_tile_bytes)
         self._open: LRUCache[str, Image] = LRUCache(maxsize=settings.max_open_files)
         self._lock = threading.Lock()
@@ -93,6 +94,12 @@ class Engine(Lifecycle):
             return path, self.identity(path, query.selector, self.settings.tile_size)
         except OSError:
             return path, self.identity(self.locate(query.fif, query.user), query.selector, self.settings.tile_size)
+
+    def _let_go(self, keys: list[str]) -> None:
+        """Close the images of entries this process evicted: on a full disk, their room is free only then."""
+        with self._lock:
+            for key in keys:
+                self._open.pop(key, None)
 
     def default_gamma(self, image: Image) -> float:
         return 1.0 if image.meta["kind"] == "raster" else self.settings.gamma

@@ -26,7 +26,7 @@ from . import datapath
 from .config import Settings
 from .display import stats
 from .display.stats import ChannelStats
-from .errors import Overloaded, SourceChanged, TileServerError, TooLarge
+from .errors import CacheFull, Overloaded, SourceChanged, TileServerError, TooLarge
 from .iip import Query
 from .images import ImageSource, open_image
 from .images.direct import SourceFile, identity
@@ -53,6 +53,7 @@ class Image:
     final_levels: frozenset[int] = frozenset()
     source: ImageSource | None = None  # held open while levels are read from it
     build_error: str = ""  # why the background build failed (the image then stays a preview)
+    build_full: bool = False  # it failed for want of room on the cache disk: built again once there is room
 
     def __del__(self) -> None:
         # The source closes when the last request reading from this image lets go of it.
@@ -213,6 +214,10 @@ class Lifecycle:
                 return image
             return current
 
+    def retry_due(self, image: Image) -> bool:
+        """Whether image is a preview whose build found the cache disk full, and the disk has room again."""
+        return image.build_full and self.cache.full.state() is None
+
     def open(self, query: Query, final: bool = False) -> Image:
         """The image of a query: as soon as INFO can answer, or once its entry is built if `final` (blocking: call
         in a thread)."""
@@ -222,6 +227,8 @@ class Lifecycle:
             if thread is not None:
                 thread.join()
             image = self.opened(image.key) or image
+            if image.build_full:
+                raise CacheFull(image.build_error)
             if image.pyramid.stored is None:
                 raise Overloaded(image.build_error or "the image could not be built; try again later")
         return image
@@ -361,6 +368,7 @@ class Lifecycle:
             elif not isinstance(exc, TileServerError):
                 log.exception("building %s failed", self._display_name(query))
             preview.build_error = exc.message if isinstance(exc, TileServerError) else "internal server error"
+            preview.build_full = isinstance(exc, CacheFull)
             return
         finally:
             with self._lock:

@@ -57,20 +57,38 @@ def main(argv: Sequence[str]) -> int:
     except SettingError as e:
         print(f"tileserver: error: {e}", file=sys.stderr)
         return 2
-    from ..store.diskcache import DiskCache
+    from ..store.diskcache import for_settings
 
-    cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
+    cache = for_settings(settings)
+    stale = cache.stale()
+    stale_text = f"{len(stale)} stale entr{'y' if len(stale) == 1 else 'ies'} ({_mib(sum(s.nbytes for s in stale))})"
     if args.command == "clear":
-        print(f"removed {cache.clear()} cached image(s)")
+        removed = cache.clear()
+        print(f"removed {removed - len(stale)} cached image(s)" + (f" and {stale_text}" if stale else ""))
         return 0
     entries = sorted(cache.list(), key=cache.last_use, reverse=True)
     for entry in entries:
         name = entry.manifest.get("image", {}).get("name", "?")
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(cache.last_use(entry)))
-        print(f"{entry.key}  {entry.nbytes / 2**20:10.1f} MiB  {used}  {name}")
+        print(f"{entry.key}  {_mib(entry.nbytes):>14}  {used}  {name}")
+    for old in stale:  # another version's, or broken: evicted first, removed by `cache clear`
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(_mtime(old.folder)))
+        print(f"{old.key}  {_mib(old.nbytes):>14}  {used}  STALE: {old.reason}")
     total = sum(e.nbytes for e in entries)
-    print(f"{len(entries)} image(s), {total / 2**20:.1f} MiB in {settings.cache_dir}", file=sys.stderr)
+    print(f"{len(entries)} image(s), {_mib(total)}" + (f"; {stale_text}, evicted first" if stale else "")
+          + f" in {settings.cache_dir}", file=sys.stderr)
     return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def parse_shard(text: str) -> tuple[int, int]:

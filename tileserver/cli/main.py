@@ -218,9 +218,9 @@ def serve(settings: config.Settings, open_browser: bool = True) -> int:
     elif open_browser:
         threading.Thread(target=_open_when_ready, args=(url, ready_url(settings, url)), daemon=True).start()
     if settings.clear_cache:
-        from ..store.diskcache import DiskCache
+        from ..store.diskcache import for_settings
 
-        DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes).clear()
+        for_settings(settings).clear()
     print(f"tileserver {__version__}: serving {settings.data_dir} at {url}", file=sys.stderr, flush=True)
     if settings.workers > 1:
         from ..web.server import run_gunicorn

@@ -12,16 +12,14 @@ process has the files open, removal (rename, then unlink) does not disturb it: o
 while it is open. Builds are written into `tmp/` and published by one atomic rename: a crash leaves no half-written
 entry, and the temporary folder of a dead builder is removed by the next builder of that key or at start-up.
 
-Integrity: the sizes of the level files are checked at open, and every tile read is checked against a 64-bit sum
-of its words recorded at publication, so an entry truncated, zero-filled or removed, at rest or while served, is
-detected (pyramid.CorruptEntry) and rebuilt rather than served. The sum costs ~10 µs per 256² tile (a CRC32 ~65
-µs) against ~300 µs to render and encode it, and catches every zero-filled or truncated tile.
+Integrity: entry.py (every tile read is checked). Room: space.py (a full disk, the free-space floor, the default
+byte limit). Entries another version of the server wrote (another FORMAT_VERSION) or whose manifest cannot be read
+are stale: listed, counted against the byte limit and evicted first.
 """
 
 from __future__ import annotations
 
 import builtins  # DiskCache.list() hides the builtin inside the class
-import errno
 import fcntl
 import hashlib
 import json
@@ -35,41 +33,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import CacheFull
 from . import manifest as manifests
-from . import pyramid
-from .manifest import Built, Manifest
+from . import pyramid, space
+from .entry import CHECKSUMS as CHECKSUMS
+from .entry import LAST_USE as LAST_USE
+from .entry import MANIFEST as MANIFEST
+from .entry import CheckedPyramid as CheckedPyramid
+from .entry import Entry as Entry
+from .entry import tile_checksum as tile_checksum
+from .entry import write_checksums as write_checksums
+from .manifest import Manifest
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger("tileserver.cache")
 
-MANIFEST = "manifest.json"
-LAST_USE = "last-use"
-CHECKSUMS = "checksums.u64"
 TOUCH_INTERVAL = 10.0  # seconds between two recency updates of the same entry by one process
 EVICT_LOCK = "evict.lock"
 EVICT_PASSES = 3  # an entry skipped because it was being opened is tried again this many times
 
 T = TypeVar("T")
 Build = Callable[[Path], Manifest]
-
-
-@dataclass(frozen=True)
-class Entry:
-    key: str
-    folder: Path
-    manifest: Manifest
-
-    @property
-    def nbytes(self) -> int:
-        return sum(f["bytes"] for f in self.manifest["files"]) + self.manifest.get("checksums", {}).get("bytes", 0)
-
-    @property
-    def build_id(self) -> str:
-        return self.manifest.get("build_id", "")
 
 
 def cache_key(path: Path, selector: str | None, tile_size: int) -> str:
@@ -82,79 +70,9 @@ def cache_key(path: Path, selector: str | None, tile_size: int) -> str:
     return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
-def tile_checksum(tile: np.ndarray) -> np.uint64:
-    """Sum of the tile's bytes as 64-bit words, modulo 2**64: zero-filled or cut-short data changes it. (A XOR
-    would not do: it cancels over constant tiles, such as a NaN border.)"""
-    words = tile.reshape(-1).view(np.uint32)
-    even = words.size & ~1
-    total = np.add.reduce(words[:even].view(np.uint64))  # wraps around, silently, as wanted
-    if even < words.size:  # an odd number of float32 values: add the last one on its own
-        total = np.add.reduce(np.array([total, words[-1]], np.uint64))
-    return total
-
-
-class CheckedPyramid(pyramid.Pyramid):
-    """A pyramid opened from a cache entry: checks every tile it reads, and knows whether it is still published."""
-
-    def __init__(self, entry: Entry) -> None:
-        super().__init__(entry.folder, entry.manifest)
-        self.entry = entry
-        g = self.geometry
-        self._first: dict[int, int] = {}
-        total = 0
-        for f in entry.manifest["files"]:  # checksums of the stored levels, in the order of the files
-            self._first[f["z"]] = total
-            total += g.grid(f["z"])[0] * g.grid(f["z"])[1]
-        try:
-            self.checksums = np.fromfile(entry.folder / CHECKSUMS, np.uint64)
-            self._manifest_inode = os.stat(entry.folder / MANIFEST).st_ino
-        except OSError as e:
-            self.close()
-            raise pyramid.CorruptEntry(f"unreadable checksums ({e.strerror})") from None
-        if self.checksums.size != total:
-            self.close()
-            raise pyramid.CorruptEntry("checksums of the wrong size")
-
-    def __del__(self) -> None:
-        # Files close when the last request using this pyramid lets go of it, never under a reading thread.
-        if getattr(self, "fds", None):
-            self.close()
-
-    def tile(self, z: int, i: int) -> np.ndarray:
-        data = super().tile(z, i)
-        if tile_checksum(data) != self.checksums[self._first[z] + i]:
-            raise pyramid.CorruptEntry(f"tile {z},{i} does not match its checksum")
-        return data
-
-    def pixel(self, x: int, y: int) -> np.ndarray | None:
-        g = self.geometry
-        if not (0 <= x < g.width and 0 <= y < g.height):
-            return None
-        z, ts = g.levels - 1, g.tile_size
-        i = (y // ts) * g.grid(z)[0] + x // ts
-        x0, y0, _, _ = g.tile_box(z, i)
-        return self.tile(z, i)[:, y - y0, x - x0].copy()
-
-    def published(self) -> bool:
-        """False once the entry was evicted, removed or replaced: keep serving from it, but reopen soon."""
-        try:
-            return os.stat(self.entry.folder / MANIFEST).st_ino == self._manifest_inode
-        except OSError:
-            return False
-
-
-def write_checksums(folder: Path, manifest: Built) -> None:
-    """Record the checksum of every tile of a freshly built pyramid (read back from the page cache)."""
-    pyr = pyramid.Pyramid(folder, manifest)
-    try:
-        g = pyr.geometry
-        sums = np.array([tile_checksum(pyr.tile(z, i)) for z in (f["z"] for f in manifest["files"])
-                         for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
-    finally:
-        pyr.close()
-    with open(folder / CHECKSUMS, "wb") as f:
-        f.write(sums.tobytes())
-        os.fsync(f.fileno())
+def for_settings(settings: Settings) -> DiskCache:
+    return DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes,
+                     settings.min_free_bytes)
 
 
 # The pyramids are the images' pixels, full resolution included: only the server's own user may read them, whatever
@@ -180,17 +98,32 @@ def make_private(root: Path) -> int:
     return changed
 
 
+@dataclass(frozen=True)
+class Stale:
+    """An entry this version cannot use: written in another cache format, or whose manifest cannot be read."""
+
+    key: str
+    folder: Path
+    nbytes: int
+    reason: str
+
+
 class DiskCache:
-    def __init__(self, root: Path, max_images: int, max_bytes: int) -> None:
+    def __init__(self, root: Path, max_images: int, max_bytes: int, min_free: int = 0) -> None:
+        """max_bytes 0: a fraction of the size of the cache's filesystem (space.DEFAULT_FRACTION). min_free: bytes
+        eviction keeps free on that filesystem."""
         self.root = root
         self.entries = root / "entries"
         self.tmp = root / "tmp"
         self.locks = root / "locks"
-        self.max_images = max_images
-        self.max_bytes = max_bytes
         self._touched: dict[str, float] = {}
         self._broken: set[str] = set()  # build ids of entries this process found corrupt
         self.ensure_folders()
+        self.max_images = max_images
+        self.max_bytes = max_bytes or space.default_max_bytes(root)
+        self.min_free = min_free
+        self.full = space.FullDisk(root, min_free)
+        self.on_evict: Callable[[builtins.list[str]], None] | None = None  # told what make_room evicted
 
     def ensure_folders(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
@@ -235,13 +168,24 @@ class DiskCache:
         return (entry := self._read(key)) is not None and entry.build_id not in self._broken
 
     def _read(self, key: str) -> Entry | None:
+        entry = self._scan(key)
+        return entry if isinstance(entry, Entry) else None
+
+    def _scan(self, key: str) -> Entry | str | None:
+        """The entry under key; or why it is stale; or None when there is none (removed meanwhile)."""
         folder = self.entries / key
         try:
-            manifest = manifests.parse(json.loads((folder / MANIFEST).read_text(encoding="utf-8")),
-                                       pyramid.FORMAT_VERSION)
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return "no manifest" if os.path.lexists(folder) else None
         except (OSError, ValueError):
-            return None
-        return None if manifest is None else Entry(key, folder, manifest)
+            return "unreadable manifest"
+        if not isinstance(data, dict) or not isinstance(data.get("files"), builtins.list):
+            return "unreadable manifest"
+        manifest = manifests.parse(data, pyramid.FORMAT_VERSION)
+        if manifest is None:
+            return f"cache format {data.get('format')!r}, not {pyramid.FORMAT_VERSION}"
+        return Entry(key, folder, manifest)
 
     def touch(self, key: str, force: bool = False) -> None:
         """Mark key as used now (the LRU order); at most once per TOUCH_INTERVAL per process unless forced."""
@@ -282,10 +226,36 @@ class DiskCache:
                     log.warning("cache entry %s is corrupt (%s): rebuilding it", key, e)
             self._unpublish(key)  # a broken leftover under that name
             self._clean_builds(key)  # we hold the key's lock: whoever left these is dead
-            entry = self._build(key, build)
+            entry = self._build_with_room(key, build)
             result = opener(entry)  # still under the lock, so no evictor can take the entry before this
         self.evict(keep=key)
         return result
+
+    def _build_with_room(self, key: str, build: Build) -> Entry:
+        """Build key's entry; on a full disk, log the episode, evict to make room if that can, and try once more."""
+        for attempt in range(2):
+            try:
+                entry = self._build(key, build)
+            except space.NoRoom as e:
+                self.full.started(e.needed, f"a new entry ({key})")
+                if attempt or not self.make_room(e.needed, keep=key):
+                    raise CacheFull("the server's cache disk is full; try again later") from None
+                continue
+            self.full.ended()
+            return entry
+        raise AssertionError("unreachable")
+
+    def make_room(self, needed: int, keep: str | None = None) -> bool:
+        """Evict, least recently used first, until `needed` bytes more than min_free are free on the filesystem;
+        evicts nothing, and answers False, when even every other entry would not make that room."""
+        free = space.usage(self.root).free
+        others = [e.nbytes for e in self.list() if e.key != keep] + [s.nbytes for s in self.stale()]
+        if free + sum(others) < needed + self.min_free:
+            return False
+        removed = self.evict(keep=keep, need_free=needed + self.min_free)
+        if self.on_evict is not None:
+            self.on_evict(removed)  # this process lets go of their files, so that their room is free indeed
+        return True
 
     def get_or_build(self, key: str, build: Build) -> Entry:
         return self.open_or_build(key, build, lambda entry: entry)
@@ -307,9 +277,10 @@ class DiskCache:
             (tmp / LAST_USE).touch()
             os.rename(tmp, self.entries / key)
         except OSError as e:
+            needed = space.apparent_bytes(tmp) if space.is_full(e) else 0
             shutil.rmtree(tmp, ignore_errors=True)
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CacheFull("the server's cache disk is full; try again later") from None
+            if space.is_full(e):
+                raise space.NoRoom(needed) from None
             raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -356,11 +327,23 @@ class DiskCache:
         return trash
 
     def list(self) -> list[Entry]:
+        return [entry for entry in map(self._read, self._names()) if entry is not None]
+
+    def stale(self) -> builtins.list[Stale]:
+        """Entries of another cache format or with an unreadable manifest."""
+        found = []
+        for name in self._names():
+            reason = self._scan(name)
+            if isinstance(reason, str):
+                folder = self.entries / name
+                found.append(Stale(name, folder, space.apparent_bytes(folder), reason))
+        return found
+
+    def _names(self) -> builtins.list[str]:
         try:
-            names = os.listdir(self.entries)
+            return os.listdir(self.entries)
         except OSError:
             return []
-        return [entry for entry in map(self._read, names) if entry is not None]
 
     def last_use(self, entry: Entry) -> float:
         try:
@@ -368,16 +351,18 @@ class DiskCache:
         except OSError:
             return 0.0
 
-    def evict(self, keep: str | None = None) -> builtins.list[str]:
-        """Remove the least recently used entries beyond the image-count and byte bounds. An entry whose lock is
-        held (being built, opened or removed) is skipped; the next eviction reconsiders it."""
+    def evict(self, keep: str | None = None, need_free: int | None = None) -> builtins.list[str]:
+        """Remove entries beyond the image-count and byte bounds, and while less than `need_free` bytes (default
+        min_free) are free on the filesystem: stale entries first, then the least recently used. An entry whose
+        lock is held (being built, opened or removed) is skipped; the next eviction reconsiders it."""
         removed: builtins.list[str] = []
         trash: builtins.list[Path] = []
+        need_free = self.min_free if need_free is None else need_free
         with self._lock(EVICT_LOCK):
             for attempt in range(EVICT_PASSES):
                 if attempt:
                     time.sleep(0.01)  # the entries skipped were being opened: that takes a moment only
-                if self._evict_pass(keep, removed, trash):
+                if self._evict_pass(keep, need_free, removed, trash):
                     break
         for folder in trash:
             shutil.rmtree(folder, ignore_errors=True)
@@ -386,33 +371,45 @@ class DiskCache:
                      " ".join(removed))
         return removed
 
-    def _evict_pass(self, keep: str | None, removed: builtins.list[str], trash: builtins.list[Path]) -> bool:
-        """One pass of eviction, oldest first; returns whether the bounds now hold."""
+    def _evict_pass(self, keep: str | None, need_free: int, removed: builtins.list[str],
+                    trash: builtins.list[Path]) -> bool:
+        """One pass of eviction, stale entries then the oldest; returns whether the bounds now hold."""
         entries = sorted(self.list(), key=self.last_use)
-        count, total = len(entries), sum(e.nbytes for e in entries)
-        for entry in entries:
-            if count <= self.max_images and total <= self.max_bytes:
+        stale = self.stale()
+        count, total = len(entries), sum(e.nbytes for e in entries) + sum(s.nbytes for s in stale)
+        free = space.usage(self.root).free if need_free else 0
+
+        def hold() -> bool:
+            return count <= self.max_images and total <= self.max_bytes and free >= need_free
+
+        for key, nbytes, is_image in [(s.key, s.nbytes, False) for s in stale] + [(e.key, e.nbytes, True)
+                                                                                  for e in entries]:
+            if hold():
                 return True
-            if entry.key == keep:
+            if key == keep:
                 continue
-            with self._lock(entry.key + ".lock", wait=False) as locked:
+            with self._lock(key + ".lock", wait=False) as locked:
                 if not locked:
                     continue
-                moved = self._to_trash(entry.key)
-                _unlink(self.locks / (entry.key + ".lock"))  # waiters notice and lock its successor
+                moved = self._to_trash(key)
+                _unlink(self.locks / (key + ".lock"))  # waiters notice and lock its successor
             if moved is not None:
                 trash.append(moved)
-            removed.append(entry.key)
-            count, total = count - 1, total - entry.nbytes
-        return count <= self.max_images and total <= self.max_bytes or all(e.key == keep for e in entries)
+            removed.append(key)
+            count, total, free = count - is_image, total - nbytes, free + nbytes
+        return hold() or all(e.key == keep for e in entries) and not stale
 
     def clear(self) -> int:
-        n = 0
-        for entry in self.list():
-            self.remove(entry.key)
-            n += 1
+        """Remove every entry, stale ones included, and what dead processes left; returns how many entries."""
+        names = self._names()
+        for name in names:
+            self.remove(name)
         self.clean_tmp()
-        return n
+        for name in os.listdir(self.locks):
+            with self._lock(name, wait=False) as locked:
+                if locked and name != EVICT_LOCK:
+                    _unlink(self.locks / name)  # nobody holds it; a waiter that opened it locks its successor
+        return len(names)
 
     def _clean_builds(self, key: str) -> None:
         """Remove the temporary folders of earlier builds of key. Call with the key's lock held."""

@@ -109,10 +109,11 @@ class Api:
             self._keys[fif] = (now, key)
             image = engine.opened(key)
             if image is not None:
-                if image.pyramid.published():
+                if image.pyramid.published() and not engine.retry_due(image):
                     engine.cache.touch(key)  # the disk LRU sees the use
                     return image
-                # Evicted or removed by another process: reopen rather than serve unlinked files for ever.
+                # Evicted or removed by another process: reopen rather than serve unlinked files for ever. (Or a
+                # preview left by a full disk, which has room again: build it now.)
                 engine.forget(key, image)
         else:
             key = checked[1]
@@ -284,4 +285,11 @@ async def openapi_document(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
+    """200 while the worker answers, status "ok", or "degraded" while the disk cache cannot write (a full disk:
+    cached images are served, others answer 507). Degraded is no reason to restart or bypass the server, hence 200;
+    the figures are on the admin pages (/status.json)."""
+    full = request.app.state.engine.cache.full.state()
+    if full is None:
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    problem = "the cache disk is full: images not cached yet are answered 507 until it has room again"
+    return JSONResponse({"status": "degraded", "problems": [problem]}, headers={"Cache-Control": "no-store"})

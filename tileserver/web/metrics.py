@@ -19,6 +19,15 @@ METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("tileserver_memory_cache_bytes", "gauge", "Bytes of tiles in the worker's memory cache.", "w:memory_cache.bytes"),
     ("tileserver_disk_cache_images", "gauge", "Images in the disk cache.", "disk_cache.images"),
     ("tileserver_disk_cache_bytes", "gauge", "Bytes in the disk cache.", "disk_cache.bytes"),
+    ("tileserver_disk_cache_max_bytes", "gauge", "Most bytes the disk cache keeps.", "disk_cache.max_bytes"),
+    ("tileserver_disk_cache_free_bytes", "gauge", "Bytes free on the disk cache's filesystem.",
+     "disk_cache.free_bytes"),
+    ("tileserver_disk_cache_filesystem_bytes", "gauge", "Size of the disk cache's filesystem.",
+     "disk_cache.filesystem_bytes"),
+    ("tileserver_disk_cache_writable", "gauge", "1 while the disk cache can write, 0 while its disk is full.",
+     "disk_cache.writable"),
+    ("tileserver_disk_cache_stale_bytes", "gauge", "Bytes of stale entries (another cache format, unreadable).",
+     "disk_cache.stale.bytes"),
     ("tileserver_builds_in_progress", "gauge", "Pyramid builds running now.", "builds"),
 )
 
@@ -27,6 +36,8 @@ def _pick(record: dict[str, Any], path: str) -> float:
     value: Any = record
     for part in path.split("."):
         value = value[part]
+    if isinstance(value, bool):
+        return int(value)
     return len(value) if isinstance(value, list) else value
 
 

@@ -23,6 +23,8 @@ from starlette.types import Scope
 from .. import __version__, access, atomic, config
 from ..engine import Engine
 from ..iip import split_fif
+from ..store import space
+from ..store.diskcache import DiskCache
 from ..store.manifest import Manifest
 from ..store.progress import ProgressBoard
 
@@ -217,7 +219,8 @@ class Monitor:
             "memory_cache": {**memory, "hit_rate": round(memory["hits"] / lookups, 4) if lookups else None},
             "disk_cache": {
                 "images": len(entries), "bytes": sum(e.nbytes for e in entries),
-                "max_images": self.settings.max_cache_image_count, "max_bytes": self.settings.max_cache_bytes,
+                "max_images": cache.max_images, "max_bytes": cache.max_bytes, "min_free_bytes": cache.min_free,
+                **self.room(cache),
                 "entries": [{
                     "key": e.key, "image": _name(e.manifest), "bytes": e.nbytes,
                     "last_use": cache.last_use(e), "hits": hits.get(_name(e.manifest), 0),
@@ -226,6 +229,16 @@ class Monitor:
             "builds": self.builds(),
             "cluster": self.engine.cluster.status() if self.engine.cluster else None,
         }
+
+    @staticmethod
+    def room(cache: DiskCache) -> dict[str, Any]:
+        """The filesystem under the cache, the stale entries in it, and the full-disk episode if one is on."""
+        usage = space.usage(cache.root)
+        stale = cache.stale()
+        full = cache.full.state()
+        return {"filesystem_bytes": usage.total, "free_bytes": usage.free, "writable": full is None, "full": full,
+                "stale": {"entries": len(stale), "bytes": sum(s.nbytes for s in stale),
+                          "reasons": sorted({s.reason for s in stale})}}
 
     def allowed(self, host: str | None) -> bool:
         return access.is_trusted(host, self.allow)

@@ -257,9 +257,12 @@ def document(settings: Settings) -> dict[str, Any]:
                     **_errors(304, 403, 404, 413, 415, 422, 503, 507),
                 },
             }},
-            "/healthz": {"get": {"summary": "Liveness check", "operationId": "healthz",
-                                 "responses": {"200": {"description": "ok",
-                                                       "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness check", "operationId": "healthz", "responses": {"200": {
+                "description": 'status "ok", or "degraded" (with problems) while the disk cache cannot write',
+                "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"],
+                    "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]},
+                                   "problems": {"type": "array", "items": {"type": "string"}}}}}}}}}},
             "/openapi.json": {"get": {"summary": "This description", "operationId": "openapi",
                                       "responses": {"200": {"description": "OpenAPI document", "content": {
                                           "application/json": {"schema": {"type": "object"}}}}}}},

@@ -83,9 +83,10 @@ def configure_logging(settings: config.Settings | None = None) -> None:
 
 
 def prepare_cache(settings: config.Settings) -> None:
-    """Start-up housekeeping of the disk cache: temporary folders left by builders that died, and entries beyond
-    bounds that may have been lowered since the last run."""
-    from ..store.diskcache import PRIVATE_UMASK, DiskCache, make_private
+    """Start-up housekeeping of the disk cache: temporary folders left by builders that died, stale entries (logged),
+    and entries beyond bounds that may have been lowered since the last run."""
+    from ..store import space
+    from ..store.diskcache import PRIVATE_UMASK, for_settings, make_private
 
     # Everything the server writes is its cache, private to its user: for this process and the workers it forks.
     os.umask(PRIVATE_UMASK)
@@ -93,9 +94,20 @@ def prepare_cache(settings: config.Settings) -> None:
     if changed:
         logging.getLogger("tileserver").warning("cache %s: made %d folders and files private to the server's user "
                                                 "(0700, 0600)", settings.cache_dir, changed)
-    cache = DiskCache(Path(settings.cache_dir), settings.max_cache_image_count, settings.max_cache_bytes)
+    cache = for_settings(settings)
+    log = logging.getLogger("tileserver.cache")
+    stale = cache.stale()
+    if stale:
+        log.warning("cache %s: %d stale entr%s of %s (another cache format, or an unreadable manifest): evicted first "
+                    "when room is needed; `tileserver cache clear` removes them", settings.cache_dir, len(stale),
+                    "y" if len(stale) == 1 else "ies", space.size(sum(s.nbytes for s in stale)))
     cache.clean_tmp()
     cache.evict()
+    room = space.usage(cache.root)
+    log.info("cache %s: at most %d images and %s%s, keeping %s free on its filesystem (%s free of %s)",
+             settings.cache_dir, cache.max_images, space.size(cache.max_bytes),
+             "" if settings.max_cache_bytes else " (half the filesystem)", space.size(cache.min_free),
+             space.size(room.free), space.size(room.total))
 
 
 def run_uvicorn(settings: config.Settings) -> int:

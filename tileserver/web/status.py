@@ -59,6 +59,9 @@ def page_context(snap: dict[str, Any], root: str) -> dict[str, Any]:
     return {
         "snap": snap, "totals": snap["totals"], "disk": disk, "root": root.rstrip("/"),
         "disk_size": _size(disk["bytes"]), "updated": _when(snap["time"]),
+        "room": {"max": _size(disk["max_bytes"]), "free": _size(disk["free_bytes"]),
+                 "filesystem": _size(disk["filesystem_bytes"]), "min_free": _size(disk["min_free_bytes"]),
+                 "stale": _size(disk["stale"]["bytes"])},
         "hit_rate": "–" if mem["hit_rate"] is None else f"{100 * mem['hit_rate']:.1f} %",
         "workers": [(w["pid"], f"{w['uptime']:.0f} s", w["requests"], w["tiles"], w["tiles_per_second"],
                      w["errors"], _size(w["rss"])) for w in snap["workers"]],
