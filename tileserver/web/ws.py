@@ -79,7 +79,7 @@ class Connection:
     def __init__(self, websocket: WebSocket, settings: Settings) -> None:
         self.websocket = websocket
         self.settings = settings
-        self.subscriptions: set[str] = set()
+        self.subscriptions: dict[str, str] = {}  # the image as the client spells it -> its watch's key
         self._outbox_in, self._outbox = anyio.create_memory_object_stream[str](OUTBOX_SIZE)
         self.stopped = anyio.Event()
         self.close_code: int | None = None
@@ -121,7 +121,12 @@ class Connection:
 
     async def write_loop(self) -> None:
         async for text in self._outbox:
-            await self.websocket.send_text(text)
+            try:
+                await self.websocket.send_text(text)
+            except RuntimeError:
+                # The server's protocol closed the socket on its own (a frame over its size limit, invalid UTF-8,
+                # a lost keepalive) while answers were queued: nobody is left to read them, and it is no failure.
+                return
 
     async def heartbeat_loop(self) -> None:
         interval, idle = self.settings.ws_heartbeat_interval, self.settings.ws_idle_timeout
@@ -146,15 +151,16 @@ class Watch:
         self.hub = hub
         self.image = image
         self.query = query
-        self.subscribers: set[Connection] = set()
-        self.last: str | None = None  # the latest progress/ready/error message, replayed to new subscribers
+        # Each subscriber with the spellings it used: every message names the image as its reader wrote it.
+        self.subscribers: dict[Connection, set[str]] = {}
+        self.last: dict[str, Any] | None = None  # the latest progress/ready/error message, replayed to newcomers
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     def broadcast(self, message: dict[str, Any], keep: bool = True) -> None:
-        text = json.dumps(message)
-        self.last = text if keep else None
-        for conn in list(self.subscribers):
-            conn.send(text)
+        self.last = message if keep else None
+        for conn, names in list(self.subscribers.items()):
+            for name in names:
+                conn.send({**message, "image": name})
 
     def error(self, exc: TileServerError) -> None:
         self.broadcast({"type": "error", "image": self.image, "message": exc.message, "kind": exc.kind})
@@ -339,9 +345,9 @@ class LiveHub:
 
     def subscribe(self, conn: Connection, image: str) -> None:
         if image in conn.subscriptions:
-            watch = self.watches[image]
+            watch = self.watches[conn.subscriptions[image]]
             if watch.last:
-                conn.send(watch.last)
+                conn.send({**watch.last, "image": image})
             return
         if len(conn.subscriptions) >= self.settings.ws_max_subscriptions:
             conn.send({"type": "error", "image": image, "kind": "too_large", "message":
@@ -353,23 +359,28 @@ class LiveHub:
         except TileServerError as exc:
             conn.send({"type": "error", "image": image, "message": exc.message, "kind": exc.kind})
             return
-        if image not in self.watches:
-            self.watches[image] = Watch(self, image, query)
-        watch = self.watches[image]
-        watch.subscribers.add(conn)
-        conn.subscriptions.add(image)
+        # One watch per image, whatever its spelling (./a.fits, a.fits[00] and a.fits[0] are one file to watch).
+        key = query.fif + (f"[{query.selector}]" if query.selector else "")
+        if key not in self.watches:
+            self.watches[key] = Watch(self, key, query)
+        watch = self.watches[key]
+        watch.subscribers.setdefault(conn, set()).add(image)
+        conn.subscriptions[image] = key
         if watch.last:
-            conn.send(watch.last)
+            conn.send({**watch.last, "image": image})
 
     def unsubscribe(self, conn: Connection, image: str) -> None:
-        conn.subscriptions.discard(image)
-        watch = self.watches.get(image)
-        if watch is None:
+        key = conn.subscriptions.pop(image, None)
+        watch = self.watches.get(key) if key is not None else None
+        if watch is None or key is None:
             return
-        watch.subscribers.discard(conn)
+        names = watch.subscribers.get(conn, set())
+        names.discard(image)
+        if not names:
+            watch.subscribers.pop(conn, None)
         if not watch.subscribers:
             watch.task.cancel()
-            del self.watches[image]
+            del self.watches[key]
 
     def drop(self, conn: Connection) -> None:
         for image in list(conn.subscriptions):
