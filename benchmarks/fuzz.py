@@ -10,6 +10,7 @@ The mutations are those of tests/test_fuzz_inputs.py (which runs a bounded numbe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -85,6 +86,76 @@ def api_query(rng: random.Random, fif: str) -> str:
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in items)
 
 
+def other_routes(rng: random.Random, name: str) -> list[str]:
+    """The image's other entry points: IIIF, HiPS, the measuring tools, SAMP, with random values among real ones."""
+    t = lambda: quote(rng.choice(TOKENS), safe="")  # noqa: E731 - a token, percent-encoded
+    return [f"/iiif/3/{name}/info.json", f"/iiif/3/{name}/{rng.choice(IIIF_REGIONS)}/{rng.choice(IIIF_SIZES)}/"
+            f"{rng.choice(['0', '90', '!45', '360', t()])}/{rng.choice(['default', 'gray', 'bitonal'])}."
+            f"{rng.choice(['jpg', 'png', 'webp'])}",
+            f"/hips/{name}/properties", f"/hips/{name}/Moc.fits",
+            f"/hips/{name}/Norder3/Allsky.{rng.choice(['jpg', 'fits'])}",
+            f"/hips/{name}/Norder{rng.randrange(12)}/Dir0/Npix{rng.randrange(3000)}.{rng.choice(['jpg', 'fits'])}",
+            f"/analysis/header?FIF={name}", f"/analysis/stats?FIF={name}&shape={rng.choice(SHAPES)}",
+            f"/analysis/contours?FIF={name}&levels={rng.choice(['0', '100', '1,2,3', t()])}",
+            f"/analysis/pixels?FIF={name}&x={t()}&y={t()}", f"/analysis/pixels?FIF={name}&x=3&y=3&r=10",
+            f"/analysis/colorbar?FIF={name}&{rng.choice(NAMES)}={t()}",
+            f"/samp/image?url=file:///{name}", f"/samp/votable?path={name}", f"/aladin?image={name}"]
+
+
+IIIF_REGIONS = ["full", "square", "0,0,10,10", "pct:0,0,50,50", "5,5,99999,3", "pct:99.9,99.9,0.1,0.1"]
+IIIF_SIZES = ["max", "^max", "10,", ",10", "!10,10", "^!500,500", "pct:50", "^pct:300", "^999999999,1", "!0,0"]
+SHAPES = ["box:1,1,10,10", "circle:5,5,3", "ellipse:5,5,4,2,30", "polygon:1,1,9,1,5,8", "box:1,1,99999,99999",
+          "circle:nan,1,1", "polygon:1,1"]
+
+
+WS_IMAGES = ["m1.fits", "./m1.fits", "m1.fits[0]", "m2.tif", "../x", "/etc/passwd", ".h.fits", "m3.png[1]", ""]
+
+
+def ws_message(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.6:
+        return json.dumps({"type": rng.choice(["subscribe", "unsubscribe", "ping", "pong", "x"]),
+                           "image": rng.choice([*WS_IMAGES, 1, None, [], {"a": 1}])})
+    if kind < 0.8:
+        return rng.choice(["[" * 3000 + "]" * 3000, '{"a":' * 1500 + "1" + "}" * 1500, "null", "1e999", "{", ""])
+    return "".join(chr(rng.randrange(1, 0x3000)) for _ in range(rng.randrange(40)))
+
+
+class SocketFuzzer(threading.Thread):
+    """Websocket clients sending random messages; counts messages sent and server errors (a server_error reply, or
+    a close with 1011)."""
+
+    def __init__(self, url: str, seed: int, deadline: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.rng, self.deadline = url, random.Random(seed), deadline
+        self.cases, self.failures = 0, []
+
+    def run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        while time.monotonic() < self.deadline:
+            try:
+                with connect(self.url, open_timeout=30, close_timeout=5) as ws:
+                    json.loads(ws.recv(timeout=30))  # hello
+                    for _ in range(self.rng.randint(1, 8)):
+                        ws.send(ws_message(self.rng))
+                        self.cases += 1
+                    ws.send('{"type": "ping"}')
+                    while True:
+                        reply = json.loads(ws.recv(timeout=30))
+                        if reply.get("kind") == "server_error":
+                            self.failures.append(f"ws: {reply}")
+                        if reply.get("type") == "pong":
+                            break
+            except ConnectionClosed as e:
+                if e.rcvd is not None and e.rcvd.code == 1011:
+                    self.failures.append(f"ws: closed 1011 {e.rcvd.reason}")
+            except (OSError, TimeoutError) as e:
+                self.failures.append(f"ws: {type(e).__name__}")
+            time.sleep(0.05)
+
+
 def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="tileserver-fuzz-"))
@@ -99,7 +170,7 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
     proc = subprocess.Popen([sys.executable, "-m", "tileserver", "--no-browser", "--port", str(port), "--data-dir",
                              str(data), "--cache-dir", str(cache), "--extra-dir", str(extra), "--workers",
                              str(workers), "--tile-size", "64", "--max-cache-image-count", "40",
-                             "--max-request-bytes", str(256 * 2**20)],
+                             "--max-request-bytes", str(256 * 2**20), "--ws-max-messages-per-second", "1000"],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     statuses: Counter[str] = Counter()
@@ -118,6 +189,8 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
             time.sleep(1.0)
             initial = set(watcher.seen)
             deadline = time.monotonic() + 60 * minutes
+            sockets = SocketFuzzer(f"ws://127.0.0.1:{port}/ws", seed, deadline)
+            sockets.start()
             while time.monotonic() < deadline:
                 ext = rng.choice(["fits", "tif", "png", "vot", "reg"])
                 mutant = mutate(seeds[ext], rng)
@@ -131,7 +204,8 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
                     name = f"m{rng.randrange(40)}.{ext}"
                     (data / name).write_bytes(mutant)
                     requests += [("GET", f"/api?{api_query(rng, name)}", None),
-                                 ("GET", f"/api?FIF={name}&INFO", None), ("GET", f"/api?FIF={name}&JTL=0,0", None)]
+                                 ("GET", f"/api?FIF={name}&INFO", None), ("GET", f"/api?FIF={name}&JTL=0,0", None),
+                                 ("GET", rng.choice(other_routes(rng, name)), None)]
                 for method, url, body in requests:
                     try:
                         r = client.request(method, url, content=body)
@@ -146,6 +220,9 @@ def run(minutes: float, workers: int, seed: int) -> dict[str, object]:
                     if status >= 500 and status != 503:  # kept, to replay it: failures/{case}-{name}
                         failures.mkdir(exist_ok=True)
                         (failures / f"{cases}-{name}").write_bytes(mutant)
+            sockets.join(60)
+            cases += sockets.cases
+            fives += sockets.failures
             watcher.running = False
             deaths = len(watcher.seen - initial) if watcher.seen else 0
     finally:

@@ -197,3 +197,36 @@ def test_a_csv_catalog_opens_nothing(client_for, tmp_path, content):
     r = client.get("/samp/votable", params={"path": "x.csv"})
     assert "s3cr3t-line" not in r.text
     assert r.status_code in (200, 415), r.text
+
+
+
+# -- one identity per image, on the websocket too --------------------------------------------------------------------
+
+def test_spellings_of_one_image_share_one_watch(client, make_fits):
+    """./a.fits and a.fits, a.fits[00] and a.fits[0]: one file each, so one watch each (not one per spelling, a
+    cheap way to multiply the server's work); every message names the image as its subscriber spelled it."""
+    from starlette.routing import WebSocketRoute
+
+    make_fits("a.fits", width=40, height=30)
+    hub = next(r.endpoint.__self__ for r in client.app.routes if isinstance(r, WebSocketRoute))
+    spellings = ["a.fits", "./a.fits", "a.fits[0]", "a.fits[00]"]
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        for name in spellings:
+            ws.send_json({"type": "subscribe", "image": name})
+        ready: set[str] = set()
+        while ready != set(spellings):
+            message = ws.receive_json()
+            assert message["type"] in ("ready", "progress"), message
+            if message["type"] == "ready":
+                ready.add(message["image"])
+        assert sorted(hub.watches) == ["a.fits", "a.fits[0]"]
+        ws.send_json({"type": "unsubscribe", "image": "./a.fits"})
+        ws.send_json({"type": "unsubscribe", "image": "a.fits[00]"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        assert sorted(hub.watches) == ["a.fits", "a.fits[0]"]
+        ws.send_json({"type": "unsubscribe", "image": "a.fits"})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json()["type"] == "pong"
+        assert sorted(hub.watches) == ["a.fits[0]"]

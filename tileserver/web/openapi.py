@@ -235,6 +235,34 @@ def viewer_paths() -> dict[str, Any]:
     }
 
 
+def analysis_paths() -> dict[str, Any]:
+    """The viewer's measuring tools (web/analysis.py): the image and its display parameters as for /api."""
+    from .analysis import RENDER_KEYS
+
+    render = [p for p in api_parameters() if p["name"] in RENDER_KEYS]
+    image = [p for p in api_parameters() if p["name"] in ("FIF", "CHAN")]
+    number = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?"
+    coordinate = {"type": "number", "minimum": 1, "maximum": 2**31}
+
+    def get(op: str, summary: str, params: list[dict[str, Any]], content: str = "application/json") -> Any:
+        return {"get": _op(op, summary, params, content, 403, 404, 413, 415, 422)}
+
+    return {
+        "/analysis/header": get("analysisHeader", "Every HDU's header", image[:1]),
+        "/analysis/stats": get("analysisStats", "Statistics of the full-resolution pixels inside a shape", [
+            *image, _param("shape", "FITS pixels: `circle:x,y,r`, `ellipse:x,y,a,b,angle`, `box:x1,y1,x2,y2` or "
+                           "`polygon:x1,y1,x2,y2,x3,y3...`.", {"type": "string", "maxLength": 4096}, required=True)]),
+        "/analysis/contours": get("analysisContours", "Contour lines in FITS pixels", [
+            *image, _param("levels", "Up to 50 comma-separated levels.",
+                           {"type": "string", "pattern": rf"^{number}(,{number}){{0,49}}$"}, required=True)]),
+        "/analysis/pixels": get("analysisPixels", "The values of the pixels around one", [
+            *image, _param("x", "FITS pixel x (1-based).", coordinate, required=True),
+            _param("y", "FITS pixel y (1-based).", coordinate, required=True),
+            _param("r", "Half-width of the table, 0 to 10.", {"type": "integer", "minimum": 0, "maximum": 10})]),
+        "/analysis/colorbar": get("analysisColorbar", "The colour scale of the cuts, as PNG", render, "image/png"),
+    }
+
+
 def document(settings: Settings) -> dict[str, Any]:
     image_types = {t: {"schema": {"type": "string", "format": "binary"}}
                    for t in ("image/jpeg", "image/png", "image/webp", "application/fits")}
@@ -270,6 +298,7 @@ def document(settings: Settings) -> dict[str, Any]:
             **iiif_paths(),
             **samp_paths(),
             **viewer_paths(),
+            **analysis_paths(),
         },
         "components": {"schemas": {"Error": {
             "type": "object", "required": ["detail"],
