@@ -57,6 +57,9 @@ COMMANDS: dict[str, str] = {
     "tileserver cluster up --data-dir ~/images --nodes 3 --workers 2 --port 8080 --state-dir /tmp/tc":
         "test_cluster.py::test_cluster_up_starts_every_engine",
     "tileserver cluster down --state-dir /tmp/tc": "test_cluster.py::test_cluster_up_starts_every_engine",
+    "kill -USR2 $MASTER": "test_upgrade.py::test_usr2_upgrade_under_load_drops_nothing",
+    "kill -TERM $MASTER": "test_upgrade.py::test_usr2_upgrade_under_load_drops_nothing",
+    "kill -9": "test_workers.py::test_killed_worker_is_replaced_and_sigterm_drains",
     "kill -HUP": "test_reload.py::test_hup_reloads_the_rules_and_a_bad_file_keeps_the_last_good_ones",
     "systemctl reload": "test_deploy_checks.py::test_unit_keeps_the_cache_private_and_reloads_with_hup",
     "systemctl reload tileserver": "test_deploy_checks.py::test_unit_keeps_the_cache_private_and_reloads_with_hup",
@@ -65,14 +68,15 @@ COMMANDS: dict[str, str] = {
 
 def documented() -> set[str]:
     """The operator commands of the docs: console lines starting `$ tileserver` (or with TILESERVER_ settings),
-    and inline `tileserver ...`, ``kill -HUP`` and ``systemctl reload ...`` spans."""
+    `$ kill ...`, and inline `tileserver ...`, ``kill -SIGNAL`` and ``systemctl reload ...`` spans."""
     found: set[str] = set()
     for path in DOCS:
         text = path.read_text(encoding="utf-8")
-        for match in re.finditer(r"^\s*\$ ((?:TILESERVER_\w+=\S+ )*tileserver\b(?:[^\n]*\\\n)*[^\n]*)", text, re.M):
+        for match in re.finditer(r"^\s*\$ ((?:TILESERVER_\w+=\S+ )*(?:tileserver|kill)\b(?:[^\n]*\\\n)*[^\n]*)", text,
+                                 re.M):
             command = re.sub(r"\\\n\s*", "", match.group(1))
             found.add(" ".join(shlex.split(command, comments=True)))
-        for match in re.finditer(r"`{1,2}((?:tileserver|kill -HUP|systemctl reload)\b[^`]*)`{1,2}", text):
+        for match in re.finditer(r"`{1,2}((?:tileserver|kill -\w+|systemctl reload)\b[^`]*)`{1,2}", text):
             span = match.group(1).strip()
             if span.startswith("tileserver") and not re.match(r"tileserver( |$)", span):
                 continue  # a file or module name (tileserver.conf, tileserver/...), not a command

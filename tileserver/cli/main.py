@@ -207,7 +207,9 @@ def ready_url(settings: config.Settings, url: str) -> str:
 
 
 def serve(settings: config.Settings, open_browser: bool = True) -> int:
-    problem = check_port(settings.host, settings.port)
+    # A master started by an upgrade (gunicorn USR2) or by systemd socket activation inherits its listening socket.
+    inherited = "GUNICORN_FD" in os.environ or "LISTEN_FDS" in os.environ
+    problem = None if inherited else check_port(settings.host, settings.port)
     if problem:
         return fail(problem)
     url = viewer_url(settings)

@@ -172,6 +172,10 @@ def run_gunicorn(settings: config.Settings) -> int:
     configure_logging(settings)  # the master logs too: reloads, their errors
     prepare_cache(settings)
     options = gunicorn_options(settings)
+    if sys.argv and Path(sys.argv[0]).name == "__main__.py":
+        # Started as `python -m tileserver`: an upgrade (USR2) re-executes the master as `python -m tileserver ...`
+        # (gunicorn runs sys.executable with sys.argv, and the package's __main__.py cannot run as a script).
+        sys.argv[:1] = ["-m", "tileserver"]
 
     class Application(BaseApplication):
         def load_config(self) -> None:
