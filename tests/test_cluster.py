@@ -55,8 +55,14 @@ class Cluster:
         listing = self.store().list_objects_v2(Bucket=services.BUCKET)
         return {o["Key"]: o["ETag"] for o in listing.get("Contents", [])}
 
-    def key_of(self, name: str) -> str:
-        return httpx.get(self.nodes[1] + "/api", params={"FIF": name, "INFO": ""}, timeout=120).json()["cache_tag"]
+    def key_of(self, name: str, node: str | None = None) -> str:
+        """The image's cache key, once its pyramid is built: an image opens at once, shown from its source while
+        the cluster builds its reduced levels, and its cache tag says so (a -preview suffix) until they are."""
+        def final() -> str | None:
+            info = httpx.get((node or self.nodes[1]) + "/api", params={"FIF": name, "INFO": ""}, timeout=120).json()
+            return info["cache_tag"] if info["final"] else None
+
+        return wait_for(final, f"{name} built", timeout=240)
 
     def replace_pid(self, name: str, old: int | None, new: int) -> None:
         """Keep cluster.json naming what runs, so that `cluster down` stops a restarted service too."""
@@ -131,11 +137,13 @@ def test_one_build_cluster_wide_then_served_from_the_store(cluster: Cluster) -> 
     assert cluster.bus.counter("published:" + key) == 1
     assert f"pyramids/{key}/manifest.json" in cluster.objects()
     # Each node's disk cache is a read-through tier: one GET for a tile the first time, none after.
+    # Level 0 is in the store; level 1, full resolution, is read from the source.
     node = cluster.nodes[2]
+    cluster.key_of(name, node)
     before = status(node)["fetched_tiles"]
-    first = tile(node, name, 1, 0)
+    first = tile(node, name, 0, 0)
     assert first.status_code == 200 and status(node)["fetched_tiles"] == before + 1
-    again = tile(node, name, 1, 0, CNT="1.5")  # another rendering: not from the memory cache of encoded tiles
+    again = tile(node, name, 0, 0, CNT="1.5")  # another rendering: not from the memory cache of encoded tiles
     assert again.status_code == 200 and status(node)["fetched_tiles"] == before + 1
 
 
@@ -155,7 +163,7 @@ def watch(url: str, name: str, messages: list[dict[str, Any]], done: threading.E
         while not done.is_set():
             message = json.loads(ws.recv(timeout=180))
             messages.append(message)
-            if message["type"] in ("ready", "error"):
+            if message["type"] == "error" or (message["type"] == "ready" and message["info"]["final"]):
                 done.set()
 
 
@@ -202,31 +210,40 @@ def test_redis_restarted_nodes_reconnect(cluster: Cluster) -> None:
     new = services.start_redis(cluster.state, url.port, url.password)
     cluster.replace_pid("redis", old, new)
     name = "after-restart.fits"
-    write_image(cluster.data / name, 2500, 2500, seed=11)
+    write_image(cluster.data / name, 4096, 4096, seed=11)  # a build long enough to report its progress
     messages: list[dict[str, Any]] = []
     done = threading.Event()
     watch(cluster.url, name, messages, done)
     assert messages[-1]["type"] == "ready"
-    assert any(m["type"] == "progress" for m in messages), messages
+    assert any(m["type"] == "progress" for m in messages), [(m["type"], m.get("info", {}).get("cache_tag"), m.get("fraction")) for m in messages]
     assert status(cluster.nodes[1])["redis"]["ok"]
 
 
 def test_store_unreachable_503_while_the_tier_serves(cluster: Cluster) -> None:
     node = cluster.nodes[1]
-    assert tile(node, IMAGES[2], 1, 0).status_code == 200  # now in node 1's tier
+    name = "outage.fits"  # levels 0 and 1 in the store, level 2 (full resolution) read from the source
+    write_image(cluster.data / name, 1024, 1024, seed=13)
+    cluster.key_of(name, node)
+    assert tile(node, name, 1, 0).status_code == 200  # now in node 1's tier
     saved = launcher.load(cluster.state)
     os.killpg(saved.pids["store"], signal.SIGKILL)
     wait_for(lambda: not services.alive(saved.pids["store"]), "the store to die")
     try:
-        assert tile(node, IMAGES[2], 1, 0, CNT="2").status_code == 200  # from the local tier
-        for response in (tile(node, IMAGES[3], 0, 0), tile(node, IMAGES[2], 1, 1)):
-            assert response.status_code == 503 and response.headers["retry-after"]
-            assert "store" in response.json()["detail"][0]["msg"]
+        assert tile(node, name, 1, 0, CNT="2").status_code == 200  # from the local tier
+        assert tile(node, name, 2, 5).status_code == 200  # from the source
+        response = tile(node, name, 1, 1)  # neither in the tier nor in the source
+        assert response.status_code == 503 and response.headers["retry-after"]
+        assert "store" in response.json()["detail"][0]["msg"]
+        # A new image opens at once from its source; its build waits for the store.
+        info = httpx.get(node + "/api", params={"FIF": IMAGES[3], "INFO": ""}, timeout=120)
+        assert info.status_code == 200 and info.json()["cache_tag"].endswith("-preview")
         assert not status(node)["store"]["ok"]
     finally:
         key, secret = saved.env["AWS_ACCESS_KEY_ID"], saved.env["AWS_SECRET_ACCESS_KEY"]
         new = services.start_store(cluster.state, saved.ports["store"], key, secret)
         cluster.replace_pid("store", saved.pids["store"], new)
+    assert tile(node, name, 1, 1).status_code == 200
+    cluster.key_of(IMAGES[3], node)  # built once the store is back: the node tries again
     assert tile(node, IMAGES[3], 0, 0).status_code == 200
 
 
@@ -234,7 +251,9 @@ def test_store_unreachable_503_while_the_tier_serves(cluster: Cluster) -> None:
 def test_a_full_disk_shrinks_the_tier(cluster: Cluster) -> None:
     names = [f"wide{i}.fits" for i in range(2)]
     for i, name in enumerate(names):
-        write_image(cluster.data / name, 900, 900, seed=20 + i)  # 3.2 MB of float32 each, with its levels
+        # Full resolution is read from the source; the tier holds the reduced levels: level 2 (800 x 800, the 16
+        # tiles read below) is 2.6 MB of float32, so the 4 MB disk holds one image's, not two.
+        write_image(cluster.data / name, 1600, 1600, seed=20 + i)
     cache = cluster.state / "nodes" / "node9" / "cache"
     cache.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(cache)], check=True)
@@ -246,6 +265,8 @@ def test_a_full_disk_shrinks_the_tier(cluster: Cluster) -> None:
     objects = cluster.objects()
     try:
         for name in names:
+            cluster.key_of(name)
+            cluster.key_of(name, node)  # both nodes serve the built levels, not previews
             for i in range(16):
                 here, there = tile(node, name, 2, i), tile(cluster.nodes[1], name, 2, i)
                 assert here.status_code == there.status_code == 200
@@ -296,9 +317,11 @@ def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None
             t.start()
         for t in threads:
             t.join()
-        assert codes == [200, 200]
+        assert codes == [200, 200]  # at once, from the source, while one of the nodes builds
+        key = cluster.key_of(name, nodes[0])
+        cluster.key_of(name, nodes[1])
         assert sum(status(n)["built_here"] for n in nodes) == 1  # the other node waited for the publication
-        assert cluster.bus.counter("published:" + cluster.key_of(name)) == 1
+        assert cluster.bus.counter("published:" + key) == 1
         assert tile(nodes[0], name, 0, 0).content == tile(nodes[1], name, 0, 0).content
     finally:
         for pid in started:
@@ -308,7 +331,7 @@ def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None
 def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
     for name in IMAGES:
         assert tile(cluster.url, name, 1, 0).status_code == 200
-    keys = [cluster.key_of(name) for name in IMAGES]
+    keys = [cluster.key_of(name, node) for name in IMAGES for node in cluster.nodes][::len(cluster.nodes)]
     published = [cluster.bus.counter("published:" + key) for key in keys]
     objects = cluster.objects()
     victim = cluster.info["pids"]["nodes"][0]

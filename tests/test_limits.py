@@ -16,7 +16,7 @@ from astropy.io import fits
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
-from tileserver import engine as engine_module
+from tileserver.store import pyramid as pyramid_module
 from tileserver.display import encode
 
 from conftest import sky
@@ -160,28 +160,29 @@ def test_websocket_frame_size_and_rate(client_for, settings, send, code):
 
 
 def test_concurrent_builds_queue_then_503(client_for, make_fits, monkeypatch):
-    """One build at a time and one waiting: a third image asked for meanwhile gets 503 with Retry-After."""
+    """One build at a time and one waiting: a third image asked for meanwhile gets 503 with Retry-After. Gzip'd
+    FITS has no random access, so it is built before INFO answers (a plain FITS opens first and builds after)."""
     client = client_for(max_concurrent_builds=1)
-    for name in ("a.fits", "b.fits", "c.fits"):
+    for name in ("a.fits.gz", "b.fits.gz", "c.fits.gz"):
         make_fits(name, width=64, height=64)
     entered, release = threading.Event(), threading.Event()
-    real_open = engine_module.open_image
+    real_build = pyramid_module.build
 
-    def held_open(*args: Any, **kwargs: Any) -> Any:
+    def held_build(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         assert release.wait(60)
-        return real_open(*args, **kwargs)
+        return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "open_image", held_open)
+    monkeypatch.setattr(pyramid_module, "build", held_build)
     results: dict[str, Any] = {}
 
     def ask(name: str) -> None:
         results[name] = client.get("/api", params={"FIF": name, "INFO": ""})
 
-    first = threading.Thread(target=ask, args=("a.fits",))
+    first = threading.Thread(target=ask, args=("a.fits.gz",))
     first.start()
     assert entered.wait(30)  # a.fits builds (held); b.fits and c.fits come while it does
-    others = [threading.Thread(target=ask, args=(name,)) for name in ("b.fits", "c.fits")]
+    others = [threading.Thread(target=ask, args=(name,)) for name in ("b.fits.gz", "c.fits.gz")]
     for thread in others:
         thread.start()
     deadline = time.monotonic() + 30

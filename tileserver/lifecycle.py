@@ -39,6 +39,7 @@ from .store.sourcelevels import Levels, SourceLevels, sample
 log = logging.getLogger("tileserver")
 
 PREVIEW = "-preview"  # appended to the cache tag of an image whose reduced levels are not built yet
+BUILD_RETRY = 10.0  # seconds before a build that failed for a passing reason (busy, store down) is tried again
 
 
 @dataclass
@@ -54,6 +55,8 @@ class Image:
     source: ImageSource | None = None  # held open while levels are read from it
     build_error: str = ""  # why the background build failed (the image then stays a preview)
     build_full: bool = False  # it failed for want of room on the cache disk: built again once there is room
+    retry_at: float = 0.0  # when a build that failed for a passing reason may start again (monotonic)
+    build_args: tuple[Any, ...] = ()  # what the background build needs: path, query, pinned file
 
     def __del__(self) -> None:
         # The source closes when the last request reading from this image lets go of it.
@@ -202,8 +205,13 @@ class Lifecycle:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def opened(self, key: str) -> Image | None:
+        """The image open under key in this process, if any; a preview whose build failed for a passing reason
+        starts it again here, on the next request after BUILD_RETRY seconds (never waits: safe on the event loop)."""
         with self._lock:
-            return self._open.get(key)
+            image = self._open.get(key)
+        if image is not None and image.retry_at and time.monotonic() >= image.retry_at:
+            self._start_build(image)
+        return image
 
     def _remember(self, image: Image, replace: Image | None = None) -> Image:
         """Keep image open under its key (in place of `replace` only, when given); returns the one kept."""
@@ -279,11 +287,21 @@ class Lifecycle:
             raise
         file.kept = True  # the preview reads check it; the build checks it before publishing
         kept = self._remember(image)
-        thread = threading.Thread(target=self._build_after, args=(image, path, query, file), daemon=True,
-                                  name=f"build-{key[:8]}")
-        self._build_threads[key] = thread
-        thread.start()
+        if kept is image:
+            image.build_args = (path, query, file)
+            self._start_build(image)
         return kept
+
+    def _start_build(self, image: Image) -> None:
+        """Build a preview's entry in the background (once at a time per image)."""
+        with self._lock:
+            if image.key in self._build_threads or not image.build_args:
+                return
+            image.retry_at, image.build_error = 0.0, ""
+            thread = threading.Thread(target=self._build_after, args=(image, *image.build_args), daemon=True,
+                                      name=f"build-{image.key[:8]}")
+            self._build_threads[image.key] = thread
+        thread.start()
 
     def _read_source(self, pinned: Path, query: Query) -> ImageSource:
         with datapath.sealed(pinned):  # headers are user content: they open nothing but their own file
@@ -365,6 +383,10 @@ class Lifecycle:
         except Exception as exc:
             if isinstance(exc, (SourceChanged, pyramid.CorruptEntry)):
                 self.forget(key, preview)  # the next request opens the new version
+            elif isinstance(exc, Overloaded):  # busy, or the store down: the preview serves; try again later
+                preview.retry_at = time.monotonic() + BUILD_RETRY
+                log.warning("building %s failed for now (%s); retrying on a request after %.0f s",
+                            self._display_name(query), exc.message, BUILD_RETRY)
             elif not isinstance(exc, TileServerError):
                 log.exception("building %s failed", self._display_name(query))
             preview.build_error = exc.message if isinstance(exc, TileServerError) else "internal server error"
@@ -374,8 +396,9 @@ class Lifecycle:
             with self._lock:
                 self.progress.pop(key, None)
             self.board.remove(key)
-            if self._build_threads.get(key) is threading.current_thread():
-                del self._build_threads[key]
+            with self._lock:
+                if self._build_threads.get(key) is threading.current_thread():
+                    del self._build_threads[key]
         if final.source is source:
             preview.source = None  # the final image owns the source now
         self._remember(final, replace=preview)
