@@ -16,8 +16,8 @@ from astropy.io import fits
 from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
-from tileserver.store import pyramid as pyramid_module
 from tileserver.display import encode
+from tileserver.store import pyramid as pyramid_module
 
 from conftest import sky
 

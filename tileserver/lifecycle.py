@@ -308,8 +308,8 @@ class Lifecycle:
             source = open_image(pinned, query.selector, self.settings.max_image_pixels,
                                 self.settings.max_fits_header_bytes, self.settings.max_request_bytes)
         try:
-            check_pyramid(pyramid.Geometry(source.width, source.height, source.nchannels, self.settings.tile_size),
-                          self.settings.max_image_pixels)
+            g = pyramid.Geometry(source.width, source.height, source.nchannels, self.settings.tile_size)
+            pyramid.check_tile_count(g, self.settings.max_image_pixels)
         except TooLarge:
             source.close()
             raise
@@ -445,14 +445,3 @@ class Lifecycle:
 def cut_pair(values: list[float]) -> tuple[float, float]:
     lo, hi = values
     return lo, hi
-
-
-def check_pyramid(g: pyramid.Geometry, max_image_pixels: int) -> None:
-    """Refuse an image whose pyramid would hold more tiles than a square image of max_image_pixels: a 2 x
-    20,000,000 strip passes the pixel limit but makes 150,000 tiles of 2 x 256 pixels, each a file offset, a
-    checksum and a request away."""
-    tiles = sum(g.grid(z)[0] * g.grid(z)[1] for z in range(g.levels))
-    allowed = max(16, 2 * max_image_pixels // g.tile_size**2)
-    if tiles > allowed:
-        raise TooLarge(f"the image ({g.width} x {g.height}) would make {tiles} tiles, over the {allowed} of an "
-                       "image of the server's pixel limit; it is too thin for a tiled viewer")

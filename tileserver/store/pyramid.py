@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidParameter, TileNotFound
+from ..errors import InvalidParameter, TileNotFound, TooLarge
 from ..images import ImageSource
 from .manifest import Built
 
@@ -381,3 +381,14 @@ class Pyramid:
         inside = (y - ty0) * tw + (x - tx0)
         return np.array([self._read(z, g.offset(z, c, tx0, ty0, th) + inside, 1)[0] for c in range(g.nchannels)],
                         np.float32)
+
+
+def check_tile_count(g: Geometry, max_image_pixels: int) -> None:
+    """Refuse an image whose pyramid would hold more tiles than a square image of max_image_pixels: a 2 x
+    20,000,000 strip passes the pixel limit but makes 150,000 tiles of 2 x 256 pixels, each a file offset, a
+    checksum and a request away."""
+    tiles = sum(g.grid(z)[0] * g.grid(z)[1] for z in range(g.levels))
+    allowed = max(16, 2 * max_image_pixels // g.tile_size**2)
+    if tiles > allowed:
+        raise TooLarge(f"the image ({g.width} x {g.height}) would make {tiles} tiles, over the {allowed} of an "
+                       "image of the server's pixel limit; it is too thin for a tiled viewer")
