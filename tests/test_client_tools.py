@@ -350,7 +350,7 @@ def test_a_region_over_the_limit_shows_the_servers_message(folders, page):
         page.click("[data-action=snapshot-download]")
         status = page.locator(".ts-panel-snapshot .ts-tool-status.ts-error")
         status.wait_for()
-        message = ("Snapshot: the region covers 20 tiles at BIN=1, over the limit of 2; "
+        message = ("Snapshot: the region covers 20 tiles x 1 channel(s) at BIN=1, over the limit of 2 tile planes; "
                    "use a larger BIN or a smaller region")
         assert status.text_content() == message
         save_artifact("tools-snapshot-too-large.png", page.screenshot())

@@ -76,8 +76,9 @@ def test_a_websocket_naming_its_image_reaches_the_node_that_holds_it(cluster: Cl
     name = IMAGES[4]
     with httpx.Client() as client:
         assert get(client, nginx, name, INFO="").status_code == 200
+    # INFO answers at once (the image is shown from its source); its entry is built just after, on that node.
+    [node] = wait_for(lambda: placement(folders).get(name), f"{name} built on its node")
     before = placement(folders)
-    [node] = before[name]
     url = nginx.url.replace("http://", "ws://") + "/vis/ws?" + urllib.parse.urlencode({"FIF": name})
     with connect(url, open_timeout=10) as ws:
         hello = json.loads(ws.recv(timeout=10))
