@@ -184,3 +184,20 @@ def test_previews_of_thin_images_sample_inside_them(client_for, data_dir, tmp_pa
         r = client.get("/api", params={"FIF": name, "JTL": f"{z},0"})
         assert r.status_code == 200, (z, r.text)
     gate.unlink()
+
+
+def test_an_unparsable_card_in_another_hdu_spoils_nothing(client_for, data_dir):
+    """A second HDU of unknown type (a control character in XTENSION) with NAXIS = ! 2: astropy raises when the card
+    is read, and every route that listed the HDUs answered 500 (INFO, tiles, HiPS, the header viewer; two bit
+    flips found by benchmarks/fuzz.py). Now that HDU holds no image and the primary serves."""
+    data = bytearray(seed_files()["fits"])
+    second = data.index(b"XTENSION= 'IMAGE")
+    data[second + 14] = 7  # 'IMA\x07E'
+    data[data.index(b"NAXIS   =", second) + 25] = ord("!")
+    (data_dir / "bad.fits").write_bytes(bytes(data))
+    client = client_for(tile_size=64)
+    for url in ("/api?FIF=bad.fits&INFO", "/api?FIF=bad.fits&JTL=0,0", "/hips/bad.fits/properties",
+                "/analysis/header?FIF=bad.fits"):
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.text)
+    check_answer(client.get("/api?FIF=bad.fits[1]&INFO"), (str(data_dir),))

@@ -79,16 +79,30 @@ class Plane:
 
 def _axes(header: fits.Header) -> list[int]:
     """Axis lengths, FITS order (NAXIS1 first), of an image HDU's data; compressed HDUs expose the image's."""
-    naxis = header.get("NAXIS", 0)
+    naxis = _get(header, "NAXIS", 0)
     if not isinstance(naxis, int) or naxis < 0 or naxis > 999:
         raise UnsupportedImage("the FITS header has an invalid NAXIS")
     axes = []
     for i in range(1, naxis + 1):
-        n = header.get(f"NAXIS{i}")
+        n = _get(header, f"NAXIS{i}")
         if not isinstance(n, int) or n < 0:
             raise UnsupportedImage(f"the FITS header has an invalid NAXIS{i}")
         axes.append(n)
     return axes
+
+
+def _get(header: fits.Header, key: str, default: Any = None) -> Any:
+    try:  # an unparsable card (astropy raises VerifyError, among others) reads as None
+        return header.get(key, default)
+    except Exception:  # astropy parses a card's value on access: a damaged one fails there, in many ways
+        return None
+
+
+def _name(hdu: Any) -> str:
+    try:
+        return str(hdu.name)  # EXTNAME (PRIMARY for the first HDU)
+    except Exception:  # astropy parses the card on access: a damaged one fails there
+        return ""
 
 
 def is_image_hdu(hdu: Any) -> bool:
@@ -99,8 +113,15 @@ def is_image_hdu(hdu: Any) -> bool:
 
 
 def list_extensions(hdul: fits.HDUList) -> list[dict[str, Any]]:
-    return [{"index": i, "name": hdu.name, "type": type(hdu).__name__, "shape": _axes(hdu.header),
-             "image": is_image_hdu(hdu)} for i, hdu in enumerate(hdul)]
+    """Every HDU; one whose header is damaged is listed as holding no image, the others stay usable."""
+    out = []
+    for i, hdu in enumerate(hdul):
+        try:
+            shape, image = _axes(hdu.header), is_image_hdu(hdu)
+        except UnsupportedImage:
+            shape, image = [], False
+        out.append({"index": i, "name": _name(hdu), "type": type(hdu).__name__, "shape": shape, "image": image})
+    return out
 
 
 def _public(header: fits.Header) -> dict[str, Any]:
@@ -218,7 +239,8 @@ def _find_selected(hdul: fits.HDUList, selector: str) -> int:
         return index
     name, _, ver = selector.partition(",")
     for i, hdu in enumerate(hdul):
-        if hdu.name.upper() == name.strip().upper() and (not ver or str(hdu.ver) == ver.strip()):
+        version = str(_get(hdu.header, "EXTVER", 1))
+        if _name(hdu).upper() == name.strip().upper() and (not ver or version == ver.strip()):
             return i
     raise InvalidParameter(f"the file has no extension named [{selector}]")
 
@@ -399,7 +421,7 @@ def _mosaic_indices(hdul: fits.HDUList) -> list[int]:
     """The image HDUs to assemble: those with a DETSEC, if there are several; when EXTNAMEs repeat (SCI, VAR, DQ
     for each chip), only those named as the first."""
     found = [i for i, hdu in enumerate(hdul) if is_image_hdu(hdu) and mosaic.parse_section(hdu.header.get("DETSEC"))]
-    names = [hdul[i].name for i in found]
+    names = [_name(hdul[i]) for i in found]
     if names and names.count(names[0]) > 1:
         found = [i for i, name in zip(found, names) if name == names[0]]
     return found if len(found) > 1 else []

@@ -26,6 +26,17 @@ def _value(value: Any) -> Any:
     return None if value is None or isinstance(value, fits.card.Undefined) else str(value)
 
 
+def _card(card: Any) -> list[Any]:
+    """[keyword, value, comment]; a card astropy cannot parse is kept as its raw text, as ds9 shows it."""
+    try:
+        return [card.keyword, _value(card.value), card.comment]
+    except Exception:  # astropy parses on access: a damaged card fails there, in many ways
+        try:
+            return [str(card.image)[:8].strip(), str(card.image)[10:].rstrip(), ""]
+        except Exception:
+            return ["", "", ""]
+
+
 def read_headers(path: Path, max_header_bytes: int, max_bytes: int = 2**62) -> list[dict[str, Any]]:
     """[{index, name, type, cards: [[keyword, value, comment], ...]}] of every HDU of the file; refused (TooLarge)
     when parsing all of them would take more than max_bytes of memory."""
@@ -38,8 +49,10 @@ def read_headers(path: Path, max_header_bytes: int, max_bytes: int = 2**62) -> l
             for index, hdu in enumerate(hdul):
                 if index >= MAX_HDUS:
                     raise TooLarge(f"the file has more than {MAX_HDUS} HDUs", "FIF")
-                cards = [[card.keyword, _value(card.value), card.comment] for card in hdu.header.cards]
-                out.append({"index": index, "name": hdu.name, "type": type(hdu).__name__, "cards": cards})
+                cards = [_card(card) for card in hdu.header.cards]
+                name = next((c[1] for c in cards if c[0] == "EXTNAME" and isinstance(c[1], str)),
+                            "PRIMARY" if index == 0 else "")
+                out.append({"index": index, "name": name, "type": type(hdu).__name__, "cards": cards})
     except TooLarge:
         raise
     except Exception as e:  # astropy raises many kinds on a damaged file; all mean the same to the user
