@@ -27,7 +27,10 @@ from conftest import sky
 
 LONG = os.environ.get("TILESERVER_FUZZ") == "long"
 SCALE = 10 if LONG else 1
-SCHEMATHESIS_CASES = 2600 if LONG else 60  # per generation mode (valid, invalid), on /api; the other paths get fewer
+SCHEMATHESIS_CASES = 2600 if LONG else 50  # per generation mode (valid, invalid), on /api; the other paths get fewer
+TOTAL_SECONDS = 50.0  # wall time shared fairly among the operations; past its share, an operation's further cases
+# are drawn but not sent (x10 in the long run)
+MIN_CASES = 4  # cases each operation and mode always sends
 fuzz = settings(max_examples=150 * SCALE, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -241,40 +244,62 @@ def test_api_answers_generated_queries_without_5xx(client_for, make_fits, tmp_pa
 # -- schemathesis over the real server ---------------------------------------------------------------------------
 
 def test_schemathesis_finds_no_server_error(live_server, make_fits):
+    """Every operation of /openapi.json (POST bodies included), valid and invalid, with real images in FIF and the
+    path identifiers. Bounded for CI: a number of cases per operation, no shrinking or targeting phases, and
+    TOTAL_SECONDS of wall time shared among the operations: past its share, an operation's remaining cases are drawn
+    but not sent (its first MIN_CASES always are), so that a loaded machine makes the test thinner, not longer."""
+    import time
+
     import schemathesis
+    from hypothesis import Phase
     from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
 
     fuzz_images(make_fits)
     server = live_server("--tile-size", "64", "--max-region-tile-count", "16")
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
-    ran = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    ran, operations = 0, set()
+    all_operations = [result.ok() for result in schema.get_all_operations()]
+    deadline = time.monotonic() + TOTAL_SECONDS * SCALE
+    left = sum(2 if operation.definition.raw.get("parameters") or "requestBody" in operation.definition.raw else 1
+               for operation in all_operations)  # operations x modes still to run
+    for operation in all_operations:
         is_api = operation.path.endswith("/api")
         is_iiif = operation.path.startswith("/iiif/")
-        # Invalid data needs parameters to be invalid: only /api and IIIF have some.
-        modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if is_api or is_iiif else (GenerationMode.POSITIVE,)
+        takes_fif = any(p.get("name") == "FIF" for p in operation.definition.raw.get("parameters", []))
+        has_params = bool(operation.definition.raw.get("parameters")) or "requestBody" in operation.definition.raw
+        # Invalid data needs parameters to be invalid.
+        modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_params else (GenerationMode.POSITIVE,)
+        cases = SCHEMATHESIS_CASES if is_api else 30 * SCALE if is_iiif else 12 * SCALE
         for mode in modes:
             strategy = operation.as_strategy(generation_mode=mode)
+            sent = [0]
+            stop_at = time.monotonic() + max(0.0, deadline - time.monotonic()) / left
+            left -= 1
 
-            @settings(max_examples=SCHEMATHESIS_CASES if is_api else 40 * SCALE if is_iiif else 10 * SCALE,
-                      deadline=None, database=None,
+            @settings(max_examples=cases, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
                       suppress_health_check=list(HealthCheck))
             @given(case=strategy, image=st.sampled_from([*IMAGES, None]))
             def check(case: Any, image: str | None) -> None:
                 nonlocal ran
-                if is_api and image and isinstance(case.query, dict):
-                    case.query["FIF"] = image  # real images reach the tile, region, value and profile code
+                if sent[0] >= MIN_CASES and time.monotonic() > stop_at:
+                    return
+                if takes_fif and image and isinstance(case.query, dict):
+                    case.query["FIF"] = image  # real images reach the tile, region, value, profile and tools code
                 if "{id}" in operation.path and image and isinstance(case.path_parameters, dict):
                     case.path_parameters["id"] = image  # and the HiPS code
                 if is_iiif and image and isinstance(case.path_parameters, dict):
                     case.path_parameters["identifier"] = image  # and IIIF's region, size and rotation code
                 response = case.call(base_url=server.url, timeout=30)
                 ran += 1
+                sent[0] += 1
                 assert response.status_code < 500, (case.query, response.text[:300])
                 case.validate_response(response, checks=[not_a_server_error])
 
             check()
-    assert ran >= (5000 if LONG else 100), ran
+            operations.add((operation.method, operation.path))
+    described = {(method, path) for path, ops in schema.raw_schema["paths"].items() for method in ops
+                 if path != "/openapi.json"}  # the description itself, which schemathesis leaves out
+    assert operations == described  # every route of the description was fuzzed
+    assert ran >= (5000 if LONG else 300), ran
     assert server.proc.poll() is None
