@@ -230,3 +230,19 @@ def test_spellings_of_one_image_share_one_watch(client, make_fits):
         ws.send_json({"type": "ping"})
         assert ws.receive_json()["type"] == "pong"
         assert sorted(hub.watches) == ["a.fits[0]"]
+
+
+def test_region_statistics_count_what_the_shape_test_costs(client_for, make_fits):
+    """The shape test works on the whole box in float64 (it held two int64 coordinate grids too): its memory
+    counts against the budget, and a polygon's cost (box pixels x corners) is bounded."""
+    make_fits("big.fits", sky(2048, 2048), wcs=False)
+    client = client_for(max_request_bytes=32 * 2**20)
+    box = "box:1,1,1024,1024"  # 4 MB of data, some 40 MB of work
+    assert_clean_4xx(client.get("/analysis/stats", params={"FIF": "big.fits", "shape": box}), 413)
+    assert client.get("/analysis/stats", params={"FIF": "big.fits", "shape": "box:1,1,512,512"}).status_code == 200
+    roomy = client_for()
+    t = np.linspace(0, 2 * np.pi, 1000, endpoint=False)
+    corners = ",".join(f"{1024 + 1000 * np.cos(a):.1f},{1024 + 1000 * np.sin(a):.1f}" for a in t)
+    r = roomy.get("/analysis/stats", params={"FIF": "big.fits", "shape": f"polygon:{corners}"})
+    assert_clean_4xx(r, 413)
+    assert "corners" in detail(r)["msg"]

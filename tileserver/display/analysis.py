@@ -15,6 +15,8 @@ from ..errors import InvalidParameter
 
 SHAPES = {"circle": 3, "ellipse": 5, "box": 4, "polygon": None}  # number of numbers, None: pairs (3 or more)
 MAX_POLYGON_POINTS = 1000
+STATS_BYTES_PER_PIXEL = 32  # the shape test's float64 temporaries and the values inside, per pixel of the box
+MAX_POLYGON_WORK = 2 * 10**9  # pixels of the box x corners: the even-odd test's cost, a second or two of CPU
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?", re.ASCII)
 
 
@@ -102,8 +104,8 @@ def shape_stats(data: np.ndarray, x1: int, y1: int, shape: Shape) -> dict[str, f
     `shape`: area (pixels inside, blank ones included), count (non-blank), sum, mean, median, std (population),
     min, max; None where there is no value."""
     h, w = data.shape
-    ys, xs = np.mgrid[y1:y1 + h, x1:x1 + w]
-    inside = shape.contains(xs.astype(np.float64), ys.astype(np.float64))
+    ys, xs = np.ogrid[y1:y1 + h, x1:x1 + w]  # a column and a row, broadcast: no grid of coordinates in memory
+    inside = np.broadcast_to(shape.contains(xs.astype(np.float64), ys.astype(np.float64)), (h, w))
     values = data[inside].astype(np.float64)
     finite = values[np.isfinite(values)]
     result: dict[str, float | int | None] = {"area": int(inside.sum()), "count": int(finite.size)}

@@ -105,6 +105,11 @@ async def stats(request: Request) -> Response:
     box = analysis.pixel_box(shape, g.width, g.height)
     if box is None:
         raise InvalidParameter("the shape holds no pixel of the image", "shape")
+    pixels = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+    engine.check_budget(pixels * (4 * g.nchannels + analysis.STATS_BYTES_PER_PIXEL), "shape")
+    if shape.kind == "polygon" and pixels * (len(shape.numbers) // 2) > analysis.MAX_POLYGON_WORK:
+        raise TooLarge(f"a polygon of {len(shape.numbers) // 2} corners over {pixels} pixels is too costly to "
+                       "measure: use fewer corners or a smaller polygon", "shape")
 
     def measure() -> dict:
         return analysis.shape_stats(_fits_rows(engine, image, c, box), box[0], box[1], shape)
