@@ -263,6 +263,7 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
     deadline = time.monotonic() + TOTAL_SECONDS * SCALE
     left = sum(2 if operation.definition.raw.get("parameters") or "requestBody" in operation.definition.raw else 1
                for operation in all_operations)  # operations x modes still to run
+    runs = left
     for operation in all_operations:
         is_api = operation.path.endswith("/api")
         is_iiif = operation.path.startswith("/iiif/")
@@ -301,5 +302,5 @@ def test_schemathesis_finds_no_server_error(live_server, make_fits):
     described = {(method, path) for path, ops in schema.raw_schema["paths"].items() for method in ops
                  if path != "/openapi.json"}  # the description itself, which schemathesis leaves out
     assert operations == described  # every route of the description was fuzzed
-    assert ran >= (5000 if LONG else 300), ran
+    assert ran >= (5000 if LONG else MIN_CASES * runs), ran  # the cases sent whatever the machine's load
     assert server.proc.poll() is None
