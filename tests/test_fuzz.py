@@ -172,6 +172,7 @@ def histogram_of(tile: np.ndarray) -> dict[str, Any]:
 # Found by this test: an infinite pixel under CNT=0 renders as a blank (NaN) one, black even inverted; and a
 # vanishing contrast overflows the histeq window (x1 = inf, NaN levels).
 @example(np.array([[np.inf, 5.0]], np.float32), 0.0, 1.0, 0.0, 0.0, 1.0, "linear", "grey")
+@example(np.array([[np.inf]], np.float32), 0.0, 1.0, 1e-78, 0.0, 1.0, "linear", "grey")  # a slope float32 makes 0
 @example(np.array([[0.0, 5e9, 1e10]], np.float32), 0.0, 1e10, 1e-300, 0.0, 1.0, "histeq", "grey")
 def test_render_mono_is_total_and_black_on_nan(tile, lo, hi, contrast, brightness, gamma, stretch, colormap):
     kw = {"contrast": contrast, "brightness": brightness, "gamma": gamma, "stretch": stretch,

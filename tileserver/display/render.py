@@ -157,7 +157,9 @@ def _cut(
     slope = step / (hi - lo) if abs(hi - lo) >= _MIN_WIDTH else np.inf
     # Huge data values or slopes may overflow float32 to inf, which the clip that follows handles.
     with np.errstate(over="ignore", invalid="ignore"):
-        if slope == 0:  # CNT=0: every pixel at the same level, but NaN still NaN (and inf * 0 is not NaN here)
+        # CNT=0, or a slope below float32's range (which the multiply would make 0, and inf * 0 NaN): every pixel
+        # at the same level, but NaN still NaN.
+        if np.float32(slope) == 0:
             np.multiply(x, 0, out=out, where=np.isnan(x))
             np.copyto(out, np.float32(start), where=~np.isnan(x))
         elif math.isfinite(slope):

@@ -202,6 +202,8 @@ export class Viewer extends Evented {
       this.fitImage(false);
     }
     this.rendered = new RenderedImage(this.map, this.api, info, image, this.settings.toParams());
+    // The build done, as the layers learnt it (websocket or their own polling): the viewer's INFO is the final one.
+    this.rendered.onfinal = (final) => { if (this.image === image) this.info = final; };
     this.toolbar.setHidden('channels', info.channels < 2);
     this.toolbar.setHidden('spectrum', info.channels < 2);
     this.toolbar.setHidden('aladin', !this.wcs); // a HiPS needs sky coordinates

@@ -32,9 +32,11 @@ export class RenderedImage {
 
   /** The image's build is done (websocket or polling): its layers swap their preview tiles for final ones. */
   finalize(info) {
+    if (this._info === info) return; // each layer reports it too
     this._info = info;
     this._current.finalize(info);
     if (this._pending) this._pending.finalize(info);
+    if (this.onfinal) this.onfinal(info);
   }
 
   get params() {
