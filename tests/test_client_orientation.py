@@ -158,6 +158,31 @@ def test_readout_stays_right_when_turned_and_flipped(server, page, folders):
     no_errors(page)
 
 
+def test_the_link_carries_the_turn_and_flips(server, page, browser):
+    open_viewer(page, server, "image=rotated.fits&x=150&y=100&zoom=2")
+    transform_view(page, quarter=1, flipX=True)
+    page.wait_for_function("() => window.location.search.includes('rotate=90&flip=x')")
+    link = page.evaluate("() => window.location.href")
+    here = [turned_point(page, x, y) for x, y in ((120.0, 80.0), (170.0, 115.0))]
+    other = browser.new_context(viewport={"width": 1200, "height": 800}, bypass_csp=True).new_page()
+    try:
+        other.goto(link)
+        settle(other)
+        assert other.evaluate("() => window.tileserverViewer.transform.state()") == {
+            "quarter": 1, "flipX": True, "flipY": False}
+        assert other.get_attribute("[data-tool=flip-x]", "aria-pressed") == "true"
+        there = [turned_point(other, x, y) for x, y in ((120.0, 80.0), (170.0, 115.0))]
+        assert np.allclose(here, there, atol=1.5), (here, there)  # every pixel where it was
+        assert other.evaluate("() => window.location.search") == page.evaluate("() => window.location.search")
+        save_artifact("orientation-shared-link.png", other.screenshot())
+    finally:
+        other.context.close()
+    # Back upright: the link says nothing of the orientation.
+    transform_view(page, quarter=0, flipX=False)
+    page.wait_for_function("() => !/rotate=|flip=/.test(window.location.search)")
+    no_errors(page)
+
+
 def test_right_drag_changes_contrast_and_bias(server, page):
     open_viewer(page, server, "image=rotated.fits")
     before = page.evaluate("() => window.tileserverViewer.settings.cutsOf(1)")

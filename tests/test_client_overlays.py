@@ -299,7 +299,38 @@ def test_a_ds9_file_with_every_shape_lands_at_the_right_places(server, page, fol
     assert (pixels[..., 0] - pixels[..., 2]).max() > 100  # red over grey
     assert page.locator(".ts-region-text").inner_text() == "Hello"
     assert page.locator(".ts-region-label").inner_text() == "C"
+    # Turned and mirrored, the texts still read left to right, upright, at their places (the text on its point,
+    # the label above its circle).
+    for state in ({"quarter": 1, "flipX": True}, {"quarter": 2, "flipX": False, "flipY": True}):
+        page.evaluate("(s) => { const v = window.tileserverViewer; v.transform.set(s); v.viewTransformed(); }", state)
+        settle(page)
+        for name, text in (("text", "Hello"), ("label", "C")):
+            shown = upright_text(page, f".ts-region-{name}")
+            assert shown["text"] == text and abs(shown["first"][1] - shown["last"][1]) < 1, (state, shown)
+            assert shown["height"] < 30 and (len(text) == 1 or shown["first"][0] < shown["last"][0] - 10), shown
+            anchor, centre = shown["anchor"], shown["centre"]
+            if name == "text":
+                assert abs(centre[0] - anchor[0]) < 2 and abs(centre[1] - anchor[1]) < 2, shown
+            else:  # above the circle's top (the topmost point of the shape, drawn upright on the screen)
+                assert abs(centre[0] - anchor[0]) < 2 and anchor[1] - 20 < centre[1] < anchor[1], shown
+    save_artifact("overlays-regions-turned-flipped.png", page.screenshot())
     no_errors(page)
+
+
+def upright_text(page: Any, selector: str) -> dict[str, Any]:
+    """A marker's text on screen: the centres of its first and last letters, its box, and its marker's anchor."""
+    return page.evaluate("""(selector) => {
+        const icon = document.querySelector(selector), span = icon.querySelector('span'), node = span.firstChild;
+        const letter = (i) => { const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+            const b = r.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; };
+        const v = window.tileserverViewer, b = span.getBoundingClientRect(), m = v.map;
+        const marker = v.panels.overlays.layers[0]._labels.getLayers().concat(
+            v.panels.overlays.layers[0].getLayers()).find((l) => l.getElement && l.getElement() === icon);
+        const p = v.transform.toScreen(m.latLngToContainerPoint(marker.getLatLng()));
+        const c = m.getContainer().getBoundingClientRect();
+        return {text: node.textContent, first: letter(0), last: letter(node.textContent.length - 1),
+                height: b.height, centre: [b.x + b.width / 2, b.y + b.height / 2], anchor: [p.x + c.left, p.y + c.top]};
+    }""", selector)
 
 
 def test_drawn_shapes_export_as_a_ds9_file(server, page, folders):

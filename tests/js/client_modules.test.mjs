@@ -153,6 +153,17 @@ describe('ViewLink', () => {
     assert.equal(link.center, null);
     assert.equal(link.zoom, null);
     assert.deepEqual(link.pairs, []);
+    assert.deepEqual(link.orientation, { quarter: 0, flipX: false, flipY: false });
+  });
+
+  test('the orientation as rotate= and flip=, left out when upright', () => {
+    const turned = new ViewLink('a.fits', [1, 2], 1, [], { quarter: -1, flipX: true, flipY: false });
+    assert.equal(turned.toSearch(), 'image=a.fits&x=1&y=2&zoom=1&rotate=270&flip=x');
+    assert.deepEqual(ViewLink.fromSearch(turned.toSearch()).orientation, { quarter: 3, flipX: true, flipY: false });
+    assert.equal(new ViewLink('a.fits', null, null, [], { quarter: 4, flipX: false, flipY: false }).toSearch(),
+      'image=a.fits');
+    assert.deepEqual(ViewLink.fromSearch('?rotate=45&flip=XY').orientation, { quarter: 0, flipX: true, flipY: true });
+    assert.deepEqual(ViewLink.fromSearch('?rotate=-90').orientation.quarter, 3);
   });
 });
 

@@ -78,13 +78,15 @@ export class ViewTransform {
   /** Set {quarter, flipX, flipY} (any of them); keeps the view centre and zoom. */
   set(changes) {
     const map = this.map;
-    const center = map.getCenter();
-    const zoom = map.getZoom();
+    const loaded = map._loaded; // no view yet (the first image of the page): nothing to keep
+    const center = loaded && map.getCenter();
+    const zoom = loaded && map.getZoom();
     Object.assign(this, changes);
     this.quarter = ((this.quarter % 4) + 4) % 4;
     this.matrix = displayMatrix(this.quarter, this.flipX, this.flipY);
     map._sizeChanged = true; // a quarter turn swaps the logical view's width and height
     this._apply();
+    if (!loaded) return this; // the view to come (setView) moves what follows the view
     map.setView(center, zoom, { animate: false, reset: true });
     map.fire('viewtransform', this.state());
     return this;
@@ -104,6 +106,12 @@ export class ViewTransform {
     pane.style.translate = this.identity ? '' : `${screen.x - half.x}px ${screen.y - half.y}px`;
     pane.style.rotate = this.quarter ? `${this.quarter * 90}deg` : '';
     pane.style.scale = this.flipX || this.flipY ? `${this.flipX ? -1 : 1} ${this.flipY ? -1 : 1}` : '';
+    // Text drawn in the pane (region texts and labels, the measuring label, popups) undoes the turn and flips
+    // about its anchor with these (viewer.css), so that it reads upright wherever it is placed.
+    const style = map.getContainer().style;
+    style.setProperty('--ts-unturn', `${-this.quarter * 90}deg`);
+    style.setProperty('--ts-unflip-x', this.flipX ? '-1' : '1');
+    style.setProperty('--ts-unflip-y', this.flipY ? '-1' : '1');
     map.getContainer().classList.toggle('ts-transformed', !this.identity);
   }
 

@@ -193,6 +193,10 @@ export class Viewer extends Evented {
     const problems = view ? this.settings.applyPairs(view.pairs) : [];
     if (problems.length) this.toast.show(`Ignored in the link: ${problems.join('; ')}`, null, 8000);
     this.map.setMaxZoom(this.mapping.nativeZoom + OVERZOOM);
+    if (view && view.orientation) {
+      this.transform.set(view.orientation); // before the centre: a quarter turn changes the view's shape
+      this.viewTransformed(false);
+    }
     if (view && view.center && view.zoom !== null && view.zoom > 0) {
       // The link's zoom is a magnification: 1 is one image pixel per screen pixel.
       const wanted = this.mapping.nativeZoom + Math.log2(view.zoom);
@@ -308,7 +312,8 @@ export class Viewer extends Evented {
   /** The shareable description of the current view. */
   viewLink() {
     if (!this.info) return new ViewLink(this.image || '');
-    return new ViewLink(this.image, this.centerPixel(), this.magnification(), this.settings.toPairs());
+    return new ViewLink(this.image, this.centerPixel(), this.magnification(), this.settings.toPairs(),
+      this.transform.state());
   }
 
   _updateUrl() {
@@ -336,10 +341,11 @@ export class Viewer extends Evented {
     return url;
   }
 
-  /** After a turn or flip of the view: the toolbar says which flips are on. */
-  viewTransformed() {
+  /** After a turn or flip of the view: the toolbar says which flips are on, and the link carries them. */
+  viewTransformed(link = true) {
     this.toolbar.setPressed('flip-x', this.transform.flipX).setPressed('flip-y', this.transform.flipY);
     this.toolbar.setPressed('rotate', this.transform.quarter !== 0);
+    if (link) this._urlLater();
   }
 
   toggleCompass(show = null) {

@@ -69,11 +69,12 @@ export class ShapeDrawer extends PointerTool {
     }
     if (!this._label) {
       this._label = new Marker(this._labelPlace(), { interactive: false, keyboard: false,
-        icon: new DivIcon({ className: 'ts-shape-label', iconSize: null, html: '' }) }).addTo(this._map);
+        icon: new DivIcon({ className: 'ts-shape-text', iconSize: null, html: '<span class="ts-shape-label"></span>' }),
+      }).addTo(this._map);
     }
     this._label.setLatLng(this._labelPlace());
     const element = this._label.getElement();
-    if (element) element.textContent = text;
+    if (element) element.firstChild.textContent = text;
     return this;
   }
 

@@ -24,17 +24,20 @@ export class RegionLayer extends FeatureGroup {
     this.problem = '';
     this._placedFor = undefined;
     this._labels = new LayerGroup(); // the shapes' text={...}, above them, apart so that each layer is one shape
+    this._labelled = []; // [{props, shape}] of the shapes with a label
   }
 
   onAdd(map) {
     if (this._placedFor !== this._viewer.info) this._build();
     super.onAdd(map);
     this._labels.addTo(map);
+    map.on('viewtransform', this._placeLabels, this);
   }
 
   onRemove(map) {
     super.onRemove(map);
     this._labels.remove();
+    map.off('viewtransform', this._placeLabels, this);
   }
 
   add(feature) {
@@ -68,7 +71,7 @@ export class RegionLayer extends FeatureGroup {
     const viewer = this._viewer;
     this._placedFor = viewer.info;
     this.clearLayers();
-    this._labels.clearLayers();
+    this._labelled = [];
     this.placed = 0;
     this.problem = '';
     if (!viewer.mapping) return;
@@ -80,9 +83,10 @@ export class RegionLayer extends FeatureGroup {
       const layer = this._layer(feature.properties, shape, toLatLng);
       layer.feature = feature;
       this.addLayer(layer);
-      if (feature.properties.label && shape.kind !== 'text') this._label(feature.properties, shape, toLatLng);
+      if (feature.properties.label && shape.kind !== 'text') this._labelled.push({ props: feature.properties, shape });
       this.placed += 1;
     }
+    this._placeLabels();
     if (this.placed < this.features.length && !frame.usable) this.problem = `sky regions not shown: ${frame.problem}`;
   }
 
@@ -108,12 +112,21 @@ export class RegionLayer extends FeatureGroup {
     return layer;
   }
 
-  /** A shape's label over its topmost point, as ds9 writes it. */
-  _label(props, shape, toLatLng) {
-    const points = shape.rings ? shape.rings.flat() : shape.path || [shape.at];
-    const top = points.reduce((best, p) => (p[1] > best[1] ? p : best));
-    const icon = new DivIcon({ className: 'ts-region-label', iconSize: null,
-      html: el('span', { style: { color: props.color || this.color } }, props.label) });
-    this._labels.addLayer(new Marker(toLatLng(top), { icon, interactive: false, keyboard: false }));
+  /** The shapes' labels over their topmost points on the screen (as ds9 writes them), the view turned or not. */
+  _placeLabels() {
+    this._labels.clearLayers();
+    const viewer = this._viewer;
+    if (!viewer.mapping) return;
+    // Screen height of a FITS offset (x, y): the logical offset is (x, -y), turned by the view's matrix.
+    const [, , c, d] = viewer.transform.matrix;
+    const height = ([x, y]) => c * x - d * y;
+    for (const { props, shape } of this._labelled) {
+      const points = shape.rings ? shape.rings.flat() : shape.path || [shape.at];
+      const top = points.reduce((best, p) => (height(p) < height(best) ? p : best));
+      const icon = new DivIcon({ className: 'ts-region-label', iconSize: null,
+        html: el('span', { style: { color: props.color || this.color } }, props.label) });
+      this._labels.addLayer(new Marker(viewer.mapping.fitsToLatLng(...top), { icon, interactive: false,
+        keyboard: false }));
+    }
   }
 }
