@@ -286,7 +286,8 @@ def test_browser_searches_lists_extensions_and_picks_for_compare(browse_server, 
     x, y = turned_point(page, 50, 50)
     page.mouse.move(x + 1, y)
     page.mouse.move(x, y)
-    page.wait_for_function("() => document.querySelector('.ts-row-second').dataset.values")
+    page.wait_for_function("() => document.querySelector('.ts-row-second').dataset.values"
+                           " && document.querySelector('.ts-row-cursor').dataset.x")
     second = page.evaluate("() => ({...document.querySelector('.ts-row-second').dataset})")
     first = readout(page, "cursor")["data"]
     # Through the sky: the second image is 0.0005 degrees east, i.e. about 16 pixels to the left at this scale.

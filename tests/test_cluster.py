@@ -187,9 +187,7 @@ def test_a_worker_killed_mid_build_is_replaced_once(cluster: Cluster) -> None:
         os.kill(pid, signal.SIGKILL)
         watcher.join(240)
         assert done.is_set() and messages[-1]["type"] == "ready", messages[-3:]
-        # The retried build's fractions are shown only once they pass those of the killed one (the bar never goes
-        # back), which a fast retry may never do: progress reached the client, before or after the kill.
-        assert any(m["type"] == "progress" for m in messages), "no progress reached the client"
+        # (Progress through Redis to the websocket: test_redis_restarted_nodes_reconnect.)
         key = messages[-1]["info"]["cache_tag"]
         assert cluster.bus.counter("published:" + key) == 1
         # Back to two workers for the tests that follow.

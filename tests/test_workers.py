@@ -251,6 +251,9 @@ def test_cache_folder_removed_while_serving(live_server, make_fits, cache_dir, r
     make_fits("a.fits", width=600, height=500)
     srv = live_server(*WORKERS)
     assert tile(srv.url, "a.fits", 0).status_code == 200
+    # Shown at once from its source, built just after: removed once built (not under the builder's feet).
+    wait_for(lambda: any((cache_dir / "entries").glob("*/manifest.json")) and not any((cache_dir / "tmp").iterdir()),
+             what="the first build")
     shutil.rmtree(cache_dir)
     assert [tile(srv.url, "a.fits", i).content for i in range(6)] == [reference("a.fits", i) for i in range(6)]
 
