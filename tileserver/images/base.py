@@ -48,7 +48,7 @@ class ImageSource:
     type_range: tuple[float, float] | None = None
     mix: str = "spectrum"
     origin: dict[str, Any] = field(default_factory=dict)  # the file's size and mtime, for the manifest
-    # The full resolution as a memory map of the file (regular uncompressed layouts), else None.
+    # The full resolution read by offset from the file (regular uncompressed layouts), else None.
     direct: DirectPixels | None = None
     # Whether read() of a few rows anywhere is cheap; False when the first read decompresses the whole file.
     random_access: bool = True

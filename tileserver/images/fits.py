@@ -294,7 +294,7 @@ def _plane(hdul: fits.HDUList, index: int, fd: int, gzipped: bool, lock: threadi
 
 
 def _direct(path: Path, plane: Plane) -> DirectPixels:
-    """The plain data of an HDU as a memory map: one stored plane per channel, FITS rows bottom first."""
+    """The plain data of an HDU read by offset: one stored plane per channel, FITS rows bottom first."""
     assert plane.data_offset is not None and plane.dtype is not None
     size = plane.width * plane.height * plane.dtype.itemsize
     pages = [[Strip(0, plane.height, plane.data_offset + c * size)] for c in range(plane.nchannels)]

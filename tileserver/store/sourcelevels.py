@@ -1,6 +1,6 @@
 """Every level of an image read from its source, before (and, for the full resolution, instead of) a cache entry.
 
-The full resolution is the source's own pixels, exact: a memory map of regular layouts, the reader's rows for the
+The full resolution is the source's own pixels, exact: read by offset from regular layouts, the reader's rows for the
 others. A coarser level, until its binned version is written, is a strided preview: level pixel (x, y) of a level
 2^k times smaller is source pixel (x 2^k + 2^(k-1), y 2^k + 2^(k-1)), the centre of the block it will average.
 A preview is cheap (one pixel per output pixel, read from a few hundred rows) but only a preview: its tiles carry
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 SAMPLE_TARGET = 1_000_000  # pixels sampled over all channels
 SAMPLE_ROWS = 512  # rows sampled per channel, at most
-SAMPLE_BANDS = 16  # runs of rows read from a source without a memory map
+SAMPLE_BANDS = 16  # runs of rows read from a source without direct reads
 
 
 class SourceLevels:
@@ -37,7 +37,7 @@ class SourceLevels:
     def __init__(self, geometry: Geometry, source: ImageSource, file: SourceFile | None = None) -> None:
         self.geometry = geometry
         self.source = source
-        self.file = file  # checked after each read of a source without a memory map (which checks itself)
+        self.file = file  # checked after each read of a source without direct reads (which check themselves)
 
     def published(self) -> bool:
         return True
