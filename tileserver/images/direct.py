@@ -5,13 +5,10 @@ offsets of the file: its full resolution needs no copy in the cache, and any win
 few reads of the file. Values are converted exactly as the readers convert them for the builder (BSCALE, BZERO,
 BLANK), so a pixel read here is the pixel the pyramid was built from.
 
-Pixels are never read by touching a memory map of the file: a file truncated under a map faults the process
-(SIGBUS, a dead worker) on access, and no check before the copy can close that window. Runs of whole rows (and
-the wide rows of a strided preview) are read with pread, where a file cut short is only a short read. The rows of
-a tile (a few hundred short runs, as many syscalls with pread) are gathered from a private map of the file in one
-process_vm_readv call: the kernel copies them, and a page past the end of a shrunk file makes the call stop short
-(EFAULT) instead of faulting the process. Either way, a short read raises SourceChanged. Where the call is not
-allowed (a seccomp filter), tiles fall back to one pread per row.
+Reads use pread (a run of whole rows in one call, else one call per row), never a memory map: a file truncated
+under a map faults the process (SIGBUS, a dead worker) on access, and no check before the copy can close that
+window; a file cut short is only a short pread, which raises SourceChanged. (Mapping is no cheaper anyway: the
+page cache maps whole folios of megabytes per fault, and a tile touches a few hundred rows far apart.)
 
 Versions never mix: the file is held open (the pinned open approved it) and its identity (size, mtime, inode,
 ctime) is taken at open; every read checks it again afterwards, so data rewritten in place is never passed off as
@@ -20,9 +17,6 @@ the version the cache key names.
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import mmap
 import os
 from bisect import bisect_right
 from collections.abc import Callable
@@ -38,36 +32,7 @@ Convert = Callable[[np.ndarray, np.ndarray], None]
 
 Identity = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 BATCH_BYTES = 4 << 20  # bytes of stored rows read into one buffer (then converted) at a time
-IOV_MAX = 1024  # runs gathered per process_vm_readv call
-RELEASE_BYTES = 32 << 20  # bytes of the map touched by gathers before the process lets go of its pages
 CHANGED = "the image file changed on disk; its new version is being opened"
-
-
-class _Libc:
-    """mmap, munmap, madvise and process_vm_readv through ctypes: a map no Python object exposes, so that nothing
-    but the kernel (which fails softly) ever reads it."""
-
-    def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        self.mmap = libc.mmap
-        self.mmap.restype = ctypes.c_void_p
-        self.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_long]
-        self.munmap = libc.munmap
-        self.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        self.madvise = libc.madvise
-        self.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        self.readv = libc.process_vm_readv
-        self.readv.restype = ctypes.c_ssize_t
-        self.readv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong,
-                               ctypes.c_ulong]
-        self.usable = True  # until the kernel refuses process_vm_readv (seccomp, an old kernel)
-
-
-try:
-    _libc: _Libc | None = _Libc()
-except (OSError, AttributeError):  # no C library to load (not Linux): pread only
-    _libc = None
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -81,8 +46,6 @@ class SourceFile:
         self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         self.identity = identity(os.fstat(self.fd))
         self.kept = False  # whether an image holds on to it beyond the open
-        self._address: int | None = None  # of the private map, made on the first gather (0: none possible)
-        self._touched = 0  # bytes of the map gathered from since its pages were last released
 
     def check(self, end: int = 0) -> None:
         """Raise SourceChanged if the file is not the version opened, or no longer reaches byte `end`."""
@@ -95,45 +58,8 @@ class SourceFile:
         if os.preadv(self.fd, [memoryview(buffer.data)], offset) != buffer.nbytes:
             raise SourceChanged(CHANGED)
 
-    def gather(self, buffer: np.ndarray, offsets: np.ndarray, length: int) -> bool:
-        """Fill `buffer` (contiguous bytes) with the runs of `length` bytes at file `offsets`, one after the other,
-        in one system call per IOV_MAX runs; False when the kernel does not allow it (the caller preads)."""
-        libc = _libc
-        if libc is None or not libc.usable:
-            return False
-        if self._address is None:
-            size = self.identity[0]
-            address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, self.fd, 0) if size else None
-            self._address = 0 if address in (None, ctypes.c_void_p(-1).value) else address
-        if not self._address:
-            return False
-        remote = np.empty((len(offsets), 2), np.uint64)
-        remote[:, 0] = offsets
-        remote[:, 0] += self._address
-        remote[:, 1] = length
-        base = buffer.ctypes.data
-        for n in range(0, len(offsets), IOV_MAX):
-            count = min(IOV_MAX, len(offsets) - n)
-            local = np.array([base + n * length, count * length], np.uint64)
-            got = libc.readv(os.getpid(), local.ctypes.data, 1, remote[n:].ctypes.data, count, 0)
-            if got != count * length:
-                if got < 0 and ctypes.get_errno() not in (errno.EFAULT, errno.EIO):
-                    libc.usable = False  # refused (EPERM under seccomp, ENOSYS): pread from now on
-                    return False
-                raise SourceChanged(CHANGED)  # a page past the end of the file as it is now
-        # The pages gathered are mapped in this process: let them go (they stay in the page cache) once some
-        # RELEASE_BYTES have piled up, so that the file's share of the resident size stays small.
-        self._touched += len(offsets) * (length + mmap.PAGESIZE)
-        if self._touched > RELEASE_BYTES:
-            self._touched = 0
-            libc.madvise(self._address, self.identity[0], mmap.MADV_DONTNEED)
-        return True
-
     def close(self) -> None:
         fd, self.fd = self.fd, -1
-        address, self._address = self._address, None
-        if address and _libc is not None:
-            _libc.munmap(address, self.identity[0])
         if fd >= 0:
             os.close(fd)
 
@@ -223,8 +149,6 @@ class DirectPixels:
             gaps = offsets < 0
         if gaps.any():  # rows in a gap of the file (none in a file we accept): blank
             raw[gaps] = 0
-        elif file.gather(raw, offsets, width):
-            return False
         flat, fd = memoryview(raw.reshape(-1).data), file.fd
         for i, offset in enumerate(offsets.tolist()):
             if offset >= 0 and os.preadv(fd, [flat[i * width:(i + 1) * width]], offset) != width:
