@@ -14,7 +14,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tileserver.cluster.services import free_port
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from test_fuzz_inputs import mutate, seed_files  # noqa: E402 - importable only once tests/ is on the path
@@ -35,12 +36,6 @@ TOKENS = ["", "0", "1", "-1", "0,0", "1,0", "2,3", "1,1:40,30", "1,1:5,5", "3,3"
           "2", "7"]
 NAMES = ["JTL", "RGN", "BIN", "VAL", "PFL", "CHAN", "MINMAX", "MIX", "CTW", "CNT", "BRT", "GAM", "CMP", "INV",
          "QLT", "CVT", "STR", "SAT", "INFO", "obj"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_kb(pid: int) -> int:

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tileserver.cluster.services import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 30.0  # seconds one request may take before it counts as an error
 
@@ -53,12 +54,6 @@ def write_sky(path: Path, size: int, seed: int) -> None:
     xs, ys = rng.integers(2, size - 2, (2, size * size // 400))
     data[ys, xs] += rng.pareto(1.3, xs.size).astype(np.float32) * 300
     fits.PrimaryHDU(data).writeto(path, overwrite=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

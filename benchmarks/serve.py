@@ -17,7 +17,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,12 +80,6 @@ def make_sky(path: Path, size: int, seed: int = 7) -> None:
     header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 150.0, "CRVAL2": 2.0,
                           "CRPIX1": size / 2, "CRPIX2": size / 2, "CD1_1": -5.5e-5, "CD2_2": 5.5e-5})
     fits.PrimaryHDU(data, header).writeto(path, overwrite=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url: str, timeout: float = 300) -> bytes:
@@ -215,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     if not image.exists():
         print(f"writing a {args.size}² float32 FITS...", file=sys.stderr)
         make_sky(image, args.size)
+    from tileserver.cluster.services import free_port
+
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_server(data_dir, cache_dir, port, args.workers, root / "server.log")

@@ -9,7 +9,8 @@ import pytest
 import simplejpeg
 from astropy.io import fits
 
-from conftest import sky, wait_for
+from support.images import sky
+from support.servers import wait_for
 
 
 def decode(content: bytes) -> np.ndarray:

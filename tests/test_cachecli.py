@@ -13,7 +13,7 @@ import pytest
 from tileserver.cli.cache import URI_COMPONENT_SAFE, main
 from tileserver.store.diskcache import DiskCache
 
-from conftest import free_port
+from support.servers import free_port
 
 
 def cached_names(cache_dir: Path) -> list[str]:

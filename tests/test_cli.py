@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port, stop_group, wait_for
+from support.servers import LiveServer, free_port, stop_group, wait_for
 
 
 def run(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: float = 60):

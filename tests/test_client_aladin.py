@@ -17,7 +17,9 @@ from PIL import Image
 
 from tileserver.web.hips import aladin_dir
 
-from conftest import chromium_path, save_artifact, wait_for
+from support import save_artifact
+from support.browser import chromium_path
+from support.servers import wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import pytest
 from tileserver.engine import BuildState
 from tileserver.store.diskcache import cache_key
 
-from conftest import wait_for
+from support.servers import wait_for
 
 
 def test_list_shows_folders_then_images_and_skips_the_rest(client, make_fits, data_dir: Path):

@@ -17,7 +17,9 @@ from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import ARTIFACTS, LiveServer, save_artifact, sky, tan_header
+from support import ARTIFACTS, save_artifact
+from support.images import sky, tan_header
+from support.servers import LiveServer
 from test_client_viewer import hover, no_errors, open_viewer, start_server
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,9 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from test_client_firstlook import SOLAR, mosaic, write
 
-from conftest import LiveServer, save_artifact, sky, tan_header
+from support import save_artifact
+from support.images import sky, tan_header
+from support.servers import LiveServer
 from test_client_viewer import no_errors, open_viewer, readout, settle, start_server
 
 pytestmark = pytest.mark.browser
@@ -300,7 +302,7 @@ def test_browser_searches_lists_extensions_and_picks_for_compare(browse_server, 
 
 
 def test_every_tool_is_reachable_on_a_landscape_phone(browse_server, browser):
-    from conftest import watched_page
+    from support.browser import watched_page
 
     with watched_page(browser, viewport={"width": 844, "height": 390}, device_scale_factor=2, is_mobile=True,
                       has_touch=True) as (page, errors):

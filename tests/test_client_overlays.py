@@ -23,7 +23,9 @@ from astropy.table import Table
 from astropy.wcs import WCS
 from regions import Regions
 
-from conftest import LiveServer, save_artifact, sky, tan_header
+from support import save_artifact
+from support.images import sky, tan_header
+from support.servers import LiveServer
 from test_client_viewer import grab, no_errors, screen_point, settle, write_fits
 
 pytestmark = pytest.mark.browser

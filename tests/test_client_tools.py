@@ -25,7 +25,9 @@ from PIL import Image
 
 from tileserver.store.pyramid import Geometry
 
-from conftest import PHONE, LiveServer, save_artifact, watched_page
+from support import save_artifact
+from support.browser import PHONE, watched_page
+from support.servers import LiveServer
 from test_client_viewer import (
     CUBE,
     SKY,

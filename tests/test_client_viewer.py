@@ -29,7 +29,10 @@ from tileserver.store.diskcache import cache_key
 from tileserver.store.progress import ProgressBoard
 from tileserver.store.pyramid import Geometry
 
-from conftest import PHONE, LiveServer, cancelled, save_artifact, sky, tan_header, watched_page
+from support import save_artifact
+from support.browser import PHONE, cancelled, watched_page
+from support.images import sky, tan_header
+from support.servers import LiveServer
 
 pytestmark = pytest.mark.browser
 

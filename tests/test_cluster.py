@@ -26,8 +26,8 @@ from tileserver.cluster.bus import RedisBus
 from tileserver.errors import SettingError
 from tileserver.store.diskcache import DiskCache
 
-from conftest import free_port, wait_for
-from proxies import write_image
+from support.images import write_image
+from support.servers import free_port, wait_for
 
 pytestmark = pytest.mark.proxy
 

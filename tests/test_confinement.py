@@ -26,7 +26,8 @@ from tileserver import datapath
 from tileserver.errors import Forbidden, ImageNotFound
 from tileserver.web import api
 
-from conftest import ROOT, free_port
+from support import ROOT
+from support.servers import free_port
 
 NOT_FOUND = {"detail": [{"loc": ["query", "FIF"], "msg": "no such image", "type": "not_found"}]}
 

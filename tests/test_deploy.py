@@ -15,7 +15,7 @@ import yaml
 from tileserver import config
 from tileserver.cli.main import build_parser
 
-from conftest import ROOT
+from support import ROOT
 
 DEFAULTS = config.Settings()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import tomllib
 import yaml
 
-from conftest import ROOT
+from support import ROOT
 
 DEPLOY = ROOT / "deploy"
 

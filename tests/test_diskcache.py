@@ -19,7 +19,7 @@ from tileserver.store import diskcache, pyramid
 from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
 from tileserver.web import api
 
-from conftest import wait_for
+from support.servers import wait_for
 
 
 @pytest.mark.parametrize("values, expected", [

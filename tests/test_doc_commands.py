@@ -17,7 +17,8 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from conftest import LiveServer, free_port, sky, wait_for
+from support.images import sky
+from support.servers import LiveServer, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "doc").glob("*.rst"))]

@@ -1,6 +1,6 @@
 """The one door and the seal (doc/security.rst, classes 1 and 2 of the audit): parsers of user content open
 nothing, every file a request reaches is opened by tileserver.datapath, hidden names are never served and link loops
-cost nothing. The suite-wide audit hook that enforces the door is in conftest.py."""
+cost nothing. The suite-wide audit hook that enforces the door is support/door.py, installed by conftest.py."""
 
 from __future__ import annotations
 
@@ -116,18 +116,18 @@ def test_the_manual_and_client_files_go_through_the_door(client_for, tmp_path):
 
 
 def test_the_door_audit_sees_a_bypass(data_dir):
-    """The suite-wide audit hook (conftest.py) is not blind: an open in a served folder by a server-side thread,
+    """The suite-wide audit hook (support/door.py) is not blind: an open in a served folder by a server-side thread,
     not through the door, is recorded."""
     from tileserver import datapath
 
-    import conftest
+    from support import door
 
     datapath.resolve(data_dir, "", want_dir=True)  # data_dir is now a folder the door serves
     (data_dir / "x.txt").write_text("x")
-    start = len(conftest._BYPASSES)
+    start = len(door.BYPASSES)
     reader = threading.Thread(target=lambda: open(data_dir / "x.txt").close())
     reader.start()
     reader.join()
-    seen = conftest._BYPASSES[start:]
-    del conftest._BYPASSES[start:]
+    seen = door.BYPASSES[start:]
+    del door.BYPASSES[start:]
     assert seen and "x.txt" in seen[0]

@@ -18,7 +18,8 @@ from PIL import Image
 from tileserver.store import space
 from tileserver.store.diskcache import DiskCache
 
-from conftest import LiveServer, sky, wait_for
+from support.images import sky
+from support.servers import LiveServer, wait_for
 
 DISK = 8 * 2**20
 

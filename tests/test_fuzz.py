@@ -23,7 +23,7 @@ from tileserver.display import render, stats
 from tileserver.display.colormaps import COLORMAPS
 from tileserver.errors import InvalidParameter
 
-from conftest import sky
+from support.images import sky
 
 LONG = os.environ.get("TILESERVER_FUZZ") == "long"
 SCALE = 10 if LONG else 1

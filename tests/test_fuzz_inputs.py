@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import sky
+from support.images import sky
 
 LONG = os.environ.get("TILESERVER_FUZZ") == "long"
 CASES = 300 if LONG else 24  # mutants per format

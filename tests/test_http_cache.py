@@ -12,7 +12,7 @@ from tileserver.iip import Render
 from tileserver.store.tilecache import CachedTile, TileCache, TileKey
 from tileserver.web import api
 
-from conftest import wait_for
+from support.servers import wait_for
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=60, must-revalidate"

@@ -10,7 +10,8 @@ import pytest
 
 from tileserver.iip import split_fif
 
-from conftest import sky, wait_for
+from support.images import sky
+from support.servers import wait_for
 
 
 @pytest.mark.parametrize("fif,path,selector", [

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import wait_for
+from support.servers import wait_for
 
 W, H = 300, 200  # the spec's own example image size, so its worked examples apply as they are
 BW, BH = 320, 200  # a multiple of 8 wide and high: the levels are exact block means

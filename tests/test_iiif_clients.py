@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, save_artifact, sky
+from support import ROOT, save_artifact
+from support.images import sky
 
 pytestmark = pytest.mark.browser
 EXAMPLE = ROOT / "doc" / "examples" / "openseadragon.html"

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from tileserver.display import encode
 from tileserver.store import pyramid as pyramid_module
 
-from conftest import sky
+from support.images import sky
 
 
 def detail(r: Any) -> dict[str, Any]:

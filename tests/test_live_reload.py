@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import save_artifact, sky
+from support import save_artifact
+from support.images import sky
 
 pytestmark = pytest.mark.browser
 

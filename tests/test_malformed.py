@@ -16,7 +16,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from conftest import sky
+from support.images import sky
 
 BOUND = 60  # seconds any one answer may take before the test calls it hung
 

@@ -22,9 +22,9 @@ from websockets.sync.client import connect
 from tileserver.cli.cache import main as cache_main
 from tileserver.store.diskcache import DiskCache
 
-import proxies
-from conftest import LiveServer, wait_for
-from proxies import write_image
+from support import proxies
+from support.images import write_image
+from support.servers import LiveServer, start_backend, wait_for
 
 pytestmark = pytest.mark.proxy
 
@@ -56,7 +56,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     for i, name in enumerate(IMAGES):
         write_image(folder / "data" / name, 200, 150, seed=i)
     folders = [folder / f"node{i}-cache" for i in range(3)]
-    nodes = [proxies.start_backend(folder / "data", cache, "--root-path", "/vis", "--tile-size", "128")
+    nodes = [start_backend(folder / "data", cache, "--root-path", "/vis", "--tile-size", "128")
              for cache in folders]
     nginx = proxies.start_nginx([node.port for node in nodes], multinode=True)
     yield Cluster(nodes, folders, nginx, folder / "data")

@@ -19,8 +19,9 @@ from astropy.io import fits
 
 from tileserver.store import pyramid
 
-import proxies
-from conftest import sky, tan_header, wait_for
+from support import proxies
+from support.images import sky, tan_header, write_image
+from support.servers import wait_for
 
 WIDTH, HEIGHT = 600, 500  # 3 levels of 256: z=2 is the file itself, z=0 and z=1 are built
 TOP = 2
@@ -147,7 +148,7 @@ def test_a_source_rewritten_during_the_build_never_mixes_versions(client_for, ma
 
 
 def test_preview_then_final_through_nginx_proxy_cache(live_server, data_dir, gate):
-    proxies.write_image(data_dir / "a.fits", WIDTH, HEIGHT, seed=4)
+    write_image(data_dir / "a.fits", WIDTH, HEIGHT, seed=4)
     backend = live_server("--root-path", "/vis", env={pyramid.GATE_ENV: str(gate)})
     nginx = proxies.start_nginx([backend.port])
     try:

@@ -1,6 +1,6 @@
 """The shipped nginx and Apache configurations, for real, in front of `tileserver --workers 2 --root-path /vis`.
 
-Each proxy is started once for the module (see proxies.py); every test runs through both.
+Each proxy is started once for the module (see support/proxies.py); every test runs through both.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from websockets.sync.client import connect
 
 from tileserver.web.monitor import PUBLISH_INTERVAL
 
-import proxies
-from conftest import LiveServer, save_artifact
+from support import proxies, save_artifact
+from support.images import write_image
+from support.servers import LiveServer, start_backend
 
 pytestmark = pytest.mark.proxy
 
@@ -29,9 +30,9 @@ WIDTH, HEIGHT, TILE = 600, 400, 128  # 4 levels; the full resolution (z=3) is 5 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("proxied")
-    proxies.write_image(folder / "data" / "a.fits", WIDTH, HEIGHT, seed=3)
-    proxies.write_image(folder / "data" / "night 1" / "b.fits", 200, 100, seed=4)
-    server = proxies.start_backend(folder / "data", folder / "cache", "--tile-size", str(TILE), "--workers", "2",
+    write_image(folder / "data" / "a.fits", WIDTH, HEIGHT, seed=3)
+    write_image(folder / "data" / "night 1" / "b.fits", 200, 100, seed=4)
+    server = start_backend(folder / "data", folder / "cache", "--tile-size", str(TILE), "--workers", "2",
                                    "--root-path", "/vis")
     yield server
     server.stop()

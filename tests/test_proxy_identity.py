@@ -16,8 +16,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-import proxies
-from conftest import LiveServer
+from support import proxies
+from support.images import write_image
+from support.servers import LiveServer, start_backend
 
 pytestmark = pytest.mark.proxy
 
@@ -29,9 +30,9 @@ USERS = {"alice": "wonderland", "bob": "builder"}
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("identity")
     for name, seed in (("public/p.fits", 1), ("private/a.fits", 2)):
-        proxies.write_image(folder / "data" / name, 200, 150, seed=seed)
+        write_image(folder / "data" / name, 200, 150, seed=seed)
     (folder / "access.conf").write_text(RULES, encoding="utf-8")
-    server = proxies.start_backend(folder / "data", folder / "cache", "--workers", "2", "--root-path", "/vis",
+    server = start_backend(folder / "data", folder / "cache", "--workers", "2", "--root-path", "/vis",
                                    "--access-file", str(folder / "access.conf"),
                                    "--proxy-secret-file", str(proxies.secret_file(folder)))
     yield server

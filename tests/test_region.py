@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import sky, tan_header
+from support.images import sky, tan_header
 
 W, H = 400, 300
 

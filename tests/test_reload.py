@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import proxies
-from conftest import LiveServer
+from support import proxies
+from support.servers import LiveServer
 
 SECRET = "reload-test-secret-0123456789"
 RULES = "[folders]\npublic = *\nprivate = alice\n"

@@ -23,7 +23,8 @@ from astropy.io import fits, votable
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from conftest import LiveServer, sky, tan_header, wait_for
+from support.images import sky, tan_header
+from support.servers import LiveServer, wait_for
 
 W, H = 500, 400
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from tileserver.web import static
 from tileserver.web.middleware.security import VIEWER_POLICY
 
-from conftest import save_artifact
+from support import save_artifact
 
 SECURITY = {"x-content-type-options": "nosniff", "x-frame-options": "SAMEORIGIN", "referrer-policy": "same-origin"}
 

@@ -15,7 +15,7 @@ from test_diskcache import fake_build
 from tileserver.cli.cache import main
 from tileserver.store.diskcache import DiskCache
 
-from conftest import LiveServer
+from support.servers import LiveServer
 
 MiB = 2**20
 

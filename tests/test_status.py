@@ -20,7 +20,7 @@ from tileserver.errors import SettingError
 from tileserver.store.progress import ProgressBoard
 from tileserver.web.monitor import RecentCount, recent
 
-from conftest import wait_for
+from support.servers import wait_for
 
 ADMIN = ("/status", "/status.json", "/metrics")
 

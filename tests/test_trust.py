@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import sky
+from support.images import sky
 
 
 def detail(r: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from conftest import sky
+from support.images import sky
 
 SECRET = "a-secret-shared-with-the-proxy-0123"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import LiveServer, wait_for
+from support.servers import LiveServer, wait_for
 
 
 def children(pid: int) -> list[int]:

@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from conftest import save_artifact
+from support import save_artifact
 
 
 def test_viewer_shows_tiles(live_server, make_fits, page):

@@ -36,7 +36,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from conftest import ROOT, save_artifact, sky, tan_header
+from support import ROOT, save_artifact
+from support.images import sky, tan_header
 
 pytestmark = pytest.mark.browser
 

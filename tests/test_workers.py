@@ -18,7 +18,8 @@ import pytest
 from tileserver.store.diskcache import cache_key
 from tileserver.web import server
 
-from conftest import sky, wait_for
+from support.images import sky
+from support.servers import wait_for
 
 WORKERS = ("--workers", "2")
 

@@ -27,7 +27,8 @@ from tileserver.store.progress import ProgressBoard
 from tileserver.web.app import create_app
 from tileserver.web.ws import origin_allowed
 
-from conftest import run_async, sky
+from support.images import sky
+from support.servers import run_async
 
 BOUND = 20.0  # seconds any single expected message may take before the test gives up (a bound, not a measure)
 

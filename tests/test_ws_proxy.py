@@ -17,8 +17,9 @@ from test_ws import (
     write_slow_image,
 )
 
-import proxies
-from conftest import LiveServer, run_async, sky
+from support import proxies
+from support.images import sky, write_image
+from support.servers import LiveServer, run_async, start_backend
 
 pytestmark = pytest.mark.proxy
 
@@ -28,10 +29,10 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     folder = tmp_path_factory.mktemp("ws-proxied")
     data = folder / "data"
     for name in ("sky.fits", "live-nginx.fits", "live-apache.fits"):
-        proxies.write_image(data / name, 256, 256, seed=1)
+        write_image(data / name, 256, 256, seed=1)
     for name in ("slow-nginx.fits.gz", "slow-apache.fits.gz"):
         write_slow_image(data, name)
-    server = proxies.start_backend(data, folder / "cache", "--workers", "2", "--root-path", "/vis",
+    server = start_backend(data, folder / "cache", "--workers", "2", "--root-path", "/vis",
                                    "--ws-heartbeat-interval", "1", "--ws-watch-interval", "0.2")
     yield server, data
     server.stop()

@@ -194,20 +194,25 @@ def _healthy(port: int) -> bool:
         return bool(response.status == 200)
 
 
-def start_nginx(state: Path, port: int, nodes: list[int]) -> int:
-    """nginx in front: `hash $arg_FIF consistent` sends an image to the same node (its warm local tier), for
-    locality only: any node can serve any image, from the store."""
-    prefix = state / "nginx"
+def nginx_command(prefix: Path, http: str) -> list[str]:
+    """Write `prefix`/nginx.conf for an nginx in the foreground whose pid, logs and temporary files are all in
+    `prefix` (its workers drop to www-data when started as root), with `http` in its http block; return the command
+    that starts it. The one nginx configuration generator: cluster mode's, and the tests' around the shipped files."""
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(prefix / "tmp", RUN_AS, RUN_AS)
     template = (Path(__file__).parent / "nginx.conf").read_text(encoding="utf-8")
-    servers = "".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n" for p in nodes)
-    text = template.format(user=f"user {RUN_AS};" if os.geteuid() == 0 else "", prefix=prefix, port=port,
-                           servers=servers)
+    text = template.format(user=f"user {RUN_AS};" if os.geteuid() == 0 else "", prefix=prefix, http=http)
     (prefix / "nginx.conf").write_text(text, encoding="utf-8")
-    command = [program("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e",
-               str(prefix / "error.log")]
-    pid = spawn(state, "nginx", command)
+    return [program("nginx"), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
+
+
+def start_nginx(state: Path, port: int, nodes: list[int]) -> int:
+    """nginx in front: `hash $arg_FIF consistent` sends an image to the same node (its warm local tier), for
+    locality only: any node can serve any image, from the store."""
+    prefix = state / "nginx"
+    template = (Path(__file__).parent / "nginx-nodes.conf").read_text(encoding="utf-8")
+    servers = "".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;\n" for p in nodes)
+    pid = spawn(state, "nginx", nginx_command(prefix, template.format(port=port, servers=servers)))
     wait_until(lambda: listening(port), "nginx", state, pid, "nginx")
     return pid

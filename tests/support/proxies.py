@@ -1,7 +1,8 @@
 """Real nginx and Apache for the tests, configured from the shipped files in nginx/ and apache/.
 
 Each proxy runs in the foreground as a child of the test (`daemon off`, `-DFOREGROUND`) on free loopback ports,
-with its pid, logs, temporary and cache files in a fresh folder. The shipped files are copied with a few exact
+with its pid, logs, temporary and cache files in a fresh folder (nginx's main file is written by cluster mode's own
+generator, tileserver.cluster.services.nginx_command). The shipped files are copied with a few exact
 substitutions (ports, backend addresses, paths); a substitution that no longer matches fails the test, so the
 configuration under test is always the one we ship.
 """
@@ -10,16 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from astropy.io import fits
 
-from conftest import ROOT, LiveServer, free_port, sky, stop_group, tan_header
+from tileserver.cluster.services import nginx_command
+
+from support import ROOT
+from support.servers import free_port, listening, stop_group
 
 APACHE_MODULES = "/usr/lib/apache2/modules"
 APACHE_MODULE_NAMES = ("mpm_event", "authz_core", "authn_core", "authn_file", "authz_user", "auth_basic", "alias",
@@ -39,28 +41,12 @@ def secret_file(folder: Path) -> Path:
     return path
 
 
-def write_image(path: Path, width: int, height: int, seed: int) -> None:
-    """A seeded FITS sky with a WCS, as the make_fits fixture writes, for fixtures that outlive one test."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    hdu = fits.PrimaryHDU(sky(width, height, seed))
-    hdu.header.update(tan_header(width, height))
-    hdu.writeto(path)
-
-
-def start_backend(data: Path, cache: Path, *args: str) -> LiveServer:
-    """A real tileserver on the given data and cache folders, as the live_server fixture starts them, for fixtures
-    that outlive one test. Its log goes next to the cache folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
-    env.update(TILESERVER_DATA_DIR=str(data), TILESERVER_CACHE_DIR=str(cache),
-               XDG_CONFIG_HOME=str(cache.parent / "config"))
-    return LiveServer(list(args), env, cache.with_name(cache.name + ".log")).start()
-
-
 def render(source: Path, target: Path, replacements: dict[str, str]) -> Path:
     text = source.read_text(encoding="utf-8")
     for old, new in replacements.items():
         if old not in text:
-            raise AssertionError(f"{source.relative_to(ROOT)} no longer contains {old!r}: update tests/proxies.py")
+            raise AssertionError(f"{source.relative_to(ROOT)} no longer contains {old!r}: "
+                                 "update tests/support/proxies.py")
         text = text.replace(old, new)
     target.write_text(text, encoding="utf-8")
     return target
@@ -101,7 +87,7 @@ class Proxy:
                 log = self.log
                 self.stop()
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{log}")
-            if all(_listening(port) for port in self.ports.values()):
+            if all(listening(port) for port in self.ports.values()):
                 return self
             time.sleep(0.05)
         log = self.log
@@ -111,12 +97,6 @@ class Proxy:
     def stop(self) -> None:
         stop_group(self.proc)
         shutil.rmtree(self.prefix, ignore_errors=True)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _prefix(name: str) -> Path:
@@ -143,9 +123,8 @@ def _require(program: str) -> str:
 def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False, htpasswd: Path | None = None) -> Proxy:
     """nginx with upstream.conf (one backend) or upstream-multinode.conf (three), site.conf, and site-tls.conf;
     with `htpasswd`, the sites ask for a password (auth_basic, as the manual's access control section says)."""
-    nginx = _require("nginx")
+    _require("nginx")
     src, prefix = ROOT / "nginx", _prefix("nginx")
-    (prefix / "tmp").mkdir()
     ports = {"http": free_port()}
     cache = {"/var/cache/nginx/tileserver": str(prefix / "cache")}
     if multinode:
@@ -173,21 +152,8 @@ def start_nginx(backends: list[int], multinode: bool = False, tls: bool = False,
             "    listen [::]:443 ssl http2;\n": "",
             "/etc/letsencrypt/live/tiles.example.org/fullchain.pem": str(cert),
             "/etc/letsencrypt/live/tiles.example.org/privkey.pem": str(key), **include}))
-    temp = "".join(f"    {kind}_temp_path {prefix}/tmp/{kind};\n" for kind in ("client_body", "proxy", "fastcgi",
-                                                                                  "uwsgi", "scgi"))
     includes = "".join(f"    include {path};\n" for path in (secret, upstream, *sites))
-    (prefix / "nginx.conf").write_text(f"""{f"user {RUN_AS};" if os.geteuid() == 0 else ""}
-daemon off;
-worker_processes 2;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log notice;
-events {{ worker_connections 512; }}
-http {{
-    access_log {prefix}/access.log;
-{temp}{includes}}}
-""", encoding="utf-8")
-    command = [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
-    return Proxy("nginx", command, prefix, ports).start()
+    return Proxy("nginx", nginx_command(prefix, includes), prefix, ports).start()
 
 
 def start_apache(backend: int, tls: bool = False, htpasswd: Path | None = None) -> Proxy:
