@@ -1,5 +1,6 @@
 """The code's own rules: ruff and mypy pass (configured in pyproject.toml), only the web layer knows the web
-framework, and modules and functions stay small enough to read."""
+framework, modules and functions stay small enough to read; test modules take their helpers from tests/support/,
+and each node suite runs once."""
 
 from __future__ import annotations
 
@@ -121,3 +122,59 @@ def test_the_suppression_check_reads_reasons() -> None:
               "import b  # noqa: F401\n"
               "z = 3  # an ordinary comment\n")
     assert suppressions(sample) == [(1, ""), (2, "the stub lacks it"), (3, "after sys.path"), (4, "")]
+
+
+TESTS = ROOT / "tests"
+
+
+def conftest_imports(tree: ast.Module) -> list[str]:
+    """The imports of conftest (plain, from, or lazy inside a function): fixtures come by name from pytest, helpers
+    from the support package."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "conftest"]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "conftest":
+            found.append(f"from {node.module} import {', '.join(alias.name for alias in node.names)}")
+    return found
+
+
+def test_test_modules_take_helpers_from_support_not_conftest() -> None:
+    """Helpers shared by test modules live in tests/support/ (images, servers, proxies, browser, door); conftest.py
+    only holds fixtures, and nothing imports it."""
+    offenders = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name != "conftest.py" and conftest_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            offenders[str(path.relative_to(ROOT))] = conftest_imports(ast.parse(path.read_text(encoding="utf-8")))
+    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
+        if conftest_imports(ast.parse(path.read_text(encoding="utf-8"))):
+            offenders[str(path.relative_to(ROOT))] = ["conftest"]
+    assert offenders == {}, "import these helpers from tests/support/ (move them there if they are in conftest.py)"
+    assert not (TESTS / "proxies.py").exists(), "the proxies' helpers are tests/support/proxies.py"
+
+
+def test_the_conftest_check_sees_imports() -> None:
+    tree = ast.parse("from conftest import sky\nimport conftest\ndef f():\n    from conftest import ROOT, wait_for\n")
+    assert conftest_imports(tree) == ["from conftest import sky", "conftest", "from conftest import ROOT, wait_for"]
+    assert conftest_imports(ast.parse("from support.images import sky\nimport support\n")) == []
+
+
+def node_suites_run(tree: ast.Module) -> list[str]:
+    """The paths under tests/js/ a test module names in its string literals (what it runs under `node --test`)."""
+    return [node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("tests/js")]
+
+
+def test_each_node_suite_runs_once() -> None:
+    """Each tests/js/*.test.mjs is run by exactly one pytest test module, by its own name: a test running the whole
+    folder would run the others' suites a second time."""
+    runs: dict[str, list[str]] = {}
+    for path in sorted(TESTS.glob("test_*.py")):
+        if path == Path(__file__).resolve():
+            continue  # this test's own literals
+        for suite in node_suites_run(ast.parse(path.read_text(encoding="utf-8"))):
+            runs.setdefault(suite.rstrip("/"), []).append(path.name)
+    suites = {f"tests/js/{path.name}" for path in (TESTS / "js").glob("*.test.mjs")}
+    assert "tests/js" not in runs, f"name each suite, not the folder: {runs['tests/js']}"
+    assert {suite: modules for suite, modules in runs.items() if len(modules) != 1} == {}
+    assert suites - set(runs) == set(), "no pytest test runs these node suites"

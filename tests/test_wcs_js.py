@@ -337,7 +337,7 @@ def test_wcs_js_matches_astropy(fixture: dict, tmp_path: Path):
     fixture_path = tmp_path / "wcs_fixture.json"
     fixture_path.write_text(json.dumps(fixture))
     result = subprocess.run(
-        [node, "--test", "tests/js/"],
+        [node, "--test", "tests/js/wcs.test.mjs"],
         cwd=ROOT,
         env=dict(os.environ, WCS_FIXTURES=str(fixture_path)),
         capture_output=True,
