@@ -327,6 +327,63 @@ def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None
             os.killpg(pid, signal.SIGKILL)
 
 
+def test_sources_in_the_object_store(cluster: Cluster) -> None:
+    """data_dir = s3://bucket/prefix: the node serves the objects under the prefix as a folder's files, with the
+    same pixels, listing and refusals as the same files on disk."""
+    import numpy as np
+    from PIL import Image
+
+    s3, disk = cluster.store(), cluster.data / "mirror"
+    write_image(disk / "sky.fits", 700, 500, seed=50)
+    disk.joinpath("sub").mkdir()
+    Image.fromarray((np.arange(300 * 200 * 3) % 251).astype(np.uint8).reshape(200, 300, 3)).save(disk / "sub/pic.png")
+    write_image(disk / "outside.fits", 64, 64, seed=51)
+    for key, path in [("sources/sky.fits", "sky.fits"), ("sources/sub/pic.png", "sub/pic.png"),
+                      ("sources/.hidden.fits", "outside.fits"), ("outside.fits", "outside.fits"),
+                      ("sources-other/x.fits", "outside.fits")]:
+        s3.put_object(Bucket=services.BUCKET, Key=key, Body=(disk / path).read_bytes())
+    env = launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"], cluster.info["scheduler"])
+    port = free_port()
+    pid = services.start_node(cluster.state, 30, port, f"s3://{services.BUCKET}/sources", env)
+    node, local = f"http://127.0.0.1:{port}", cluster.nodes[1]
+    try:
+        for name in ("sky.fits", "sub/pic.png"):
+            remote = httpx.get(node + "/api", params={"FIF": name, "INFO": ""}, timeout=120).json()
+            assert remote["final"]  # built first: the pyramid holds the full level, the source is not read again
+            cluster.key_of("mirror/" + name)
+            mine = httpx.get(local + "/api", params={"FIF": "mirror/" + name, "INFO": ""}, timeout=120).json()
+            for field in ("full_size", "tile_levels", "channels", "cuts", "histograms", "header"):
+                assert remote[field] == mine[field], field
+            for z, i in [(0, 0), (remote["tile_levels"] - 1, 1)]:
+                assert tile(node, name, z, i).content == tile(local, "mirror/" + name, z, i).content
+        listing = httpx.get(node + "/list", params={"path": ""}, timeout=30).json()
+        assert [(e["name"], e["type"]) for e in listing["entries"]] == [("sub", "folder"), ("sky.fits", "image")]
+        assert listing["entries"][1]["cached"] is True  # in the node's tier: the listing names the version HEAD does
+        sub = httpx.get(node + "/list", params={"path": "sub"}, timeout=30).json()
+        assert sub["parent"] == "" and [e["path"] for e in sub["entries"]] == ["sub/pic.png"]
+        # The prefix confines as the folder does: same answers, no path or bucket in any message.
+        for fif in ("../outside.fits", "/outside.fits", "../sources-other/x.fits", "missing.fits", "sub",
+                    ".hidden.fits", "sub/../../outside.fits"):
+            remote_answer = httpx.get(node + "/api", params={"FIF": fif, "INFO": ""}, timeout=30)
+            disk_answer = httpx.get(local + "/api", params={"FIF": fif, "INFO": ""}, timeout=30)
+            assert remote_answer.status_code == disk_answer.status_code in (403, 404), fif
+            assert remote_answer.text == disk_answer.text, fif
+            assert "sources" not in remote_answer.text and services.BUCKET not in remote_answer.text
+        for path in ("nothere", "..", "sky.fits"):
+            assert httpx.get(node + "/list", params={"path": path}, timeout=30).status_code in (403, 404)
+        # A rewritten object is a new version: a new identity, built again.
+        first = httpx.get(node + "/api", params={"FIF": "sky.fits", "INFO": ""}, timeout=30).json()["cache_tag"]
+        s3.put_object(Bucket=services.BUCKET, Key="sources/sky.fits", Body=(disk / "outside.fits").read_bytes())
+
+        def new_version() -> dict[str, Any] | None:
+            info = httpx.get(node + "/api", params={"FIF": "sky.fits", "INFO": ""}, timeout=120).json()
+            return info if info["cache_tag"] != first else None
+
+        assert wait_for(new_version, "the new version")["full_size"] == [64, 64]
+    finally:
+        os.killpg(pid, signal.SIGKILL)
+
+
 def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
     for name in IMAGES:
         assert tile(cluster.url, name, 1, 0).status_code == 200

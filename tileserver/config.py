@@ -88,8 +88,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("tile_size", int, 256, "Tile width and height in pixels.", "image", min=64, max=1024),
     # paths and limits
     _s("api_path", str, "/api", "Path of the IIP-style API.", "paths"),
-    _s("data_dir", str, "", "Folder of the images the server may serve; FIF paths are relative to it.", "paths",
-       short="-d"),
+    _s("data_dir", str, "", "Folder of the images the server may serve, or s3://bucket/prefix (the store's endpoint "
+       "and credentials); FIF paths are relative to it.", "paths", short="-d"),
     _s("extra_dir", str, "", "Folder of extra files (catalogs, region files) offered to the client.", "paths"),
     _s("client_dir", str, "", "Folder of the web client (default: the one shipped with the package).", "paths"),
     _s("template_dir", str, "", "Folder of the HTML templates (default: the shipped ones).", "paths"),
@@ -100,8 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("max_request_bytes", int, 512 * 2**20, "Memory one request may use, in bytes, estimated before the work (413 "
        "beyond): the pixels a region reads, an image decoded whole to be built (PNG, JPEG, compressed TIFF, "
        ".fits.gz), the pyramid of an image.", "paths", min=2**20, max=2**40),
-    _s("max_image_pixels", int, 2**31, "Largest image accepted, in pixels per channel.", "paths",
-       min=1, max=2**40),
+    _s("max_image_pixels", int, 2**31, "Largest image accepted, in pixels per channel.", "paths", min=1, max=2**40),
+    _s("max_source_bytes", int, 16 * 2**30, "Largest image fetched from an s3:// data_dir to be built, in bytes (other "
+       "formats than plain FITS: max_request_bytes too).", "paths", min=2**20, max=2**44),
     _s("max_profile_length", int, 100_000, "Longest line profile, in pixels along the line.", "paths",
        min=2, max=10**8),
     _s("max_query_length", int, 4096, "Longest accepted API query string, in bytes.", "paths", min=256, max=65536),
@@ -212,6 +213,7 @@ class Settings:
     max_region_tile_count: int = _default("max_region_tile_count")
     max_request_bytes: int = _default("max_request_bytes")
     max_image_pixels: int = _default("max_image_pixels")
+    max_source_bytes: int = _default("max_source_bytes")
     max_profile_length: int = _default("max_profile_length")
     max_query_length: int = _default("max_query_length")
     max_fits_header_bytes: int = _default("max_fits_header_bytes")
@@ -276,9 +278,8 @@ def parse_value(setting: Setting, raw: Any) -> Any:
     if setting.type is float and value != value:
         raise SettingError(f"setting {setting.name}: {raw!r} is not a number")
     if isinstance(value, (int, float)) and not _within(value, setting):
-        raise SettingError(
-            f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to {_fmt(setting.max)})"
-        )
+        raise SettingError(f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to "
+                           f"{_fmt(setting.max)})")
     return value
 
 
@@ -318,11 +319,8 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {s.name: environ[s.env] for s in SETTINGS if s.env in environ}
 
 
-def resolve(
-    cli: Mapping[str, Any],
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-) -> Settings:
+def resolve(cli: Mapping[str, Any], environ: Mapping[str, str] | None = None,
+            config_file: Path | None = None) -> Settings:
     """Merge the layers and check every value. `config_file` None means the default file, if it exists."""
     environ = os.environ if environ is None else environ
     merged: dict[str, Any] = {s.name: s.default for s in SETTINGS}
@@ -351,7 +349,7 @@ def check(settings: Settings) -> Settings:
     }
     for name in ("data_dir", "extra_dir", "client_dir", "template_dir", "doc_dir"):
         value = getattr(settings, name)
-        if not value:
+        if not value or name == "data_dir" and value.startswith("s3://"):
             continue
         path = Path(value).expanduser()
         if name != "doc_dir" and not path.is_dir():
@@ -394,10 +392,11 @@ def _check_cluster(settings: Settings) -> None:
     """Cluster settings are URLs of the usual forms; a Dask scheduler needs a store to publish into."""
     from urllib.parse import urlsplit
 
-    checks = (("store_url", ("s3",)), ("redis_url", ("redis", "rediss", "unix")), ("dask_scheduler", ("tcp", "tls")))
+    checks = (("store_url", ("s3",)), ("redis_url", ("redis", "rediss", "unix")), ("dask_scheduler", ("tcp", "tls")),
+              ("data_dir", ("s3",)))
     for name, schemes in checks:
         value = getattr(settings, name)
-        if not value:
+        if not value or name == "data_dir" and not value.startswith("s3:"):
             continue
         parts = urlsplit(value)
         well_formed = parts.scheme in schemes and (parts.netloc or parts.scheme == "unix")

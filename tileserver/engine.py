@@ -7,8 +7,9 @@ import hashlib
 import math
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from cachetools import LRUCache
@@ -19,11 +20,15 @@ from .display import encode, render, stats
 from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import ProfileQuery, Query, RegionQuery, Render, TileQuery, ValueQuery, parse_colour
 from .images.base import UNPARSED
+from .images.direct import SourceFile
 from .lifecycle import BuildState, Image, Lifecycle, cut_pair
 from .store.diskcache import CheckedPyramid, cache_key, for_settings
 from .store.progress import ProgressBoard
 from .store.pyramid import CorruptEntry
 from .store.tilecache import TileCache
+
+if TYPE_CHECKING:
+    from .cluster.sources import RemoteSources
 
 __all__ = ["BuildState", "Engine", "Image"]
 
@@ -36,6 +41,12 @@ class Engine(Lifecycle):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
+        # An s3://bucket/prefix data_dir: sources in the object store (cluster/sources.py), else a local folder.
+        self.remote: RemoteSources | None = None
+        if settings.data_dir.startswith("s3://"):
+            from .cluster.sources import RemoteSources
+
+            self.remote = RemoteSources(settings)
         self.cache = for_settings(settings)
         self.cache.on_evict = self._let_go
         self.tiles = TileCache(settings.max_cache_tile_count, settings.max_cache_tile_bytes)
@@ -53,7 +64,7 @@ class Engine(Lifecycle):
         # Cluster mode (cluster.node.attach) replaces these: entries from the store's tier, misses to the store.
         self.cluster = None
         self.opener = CheckedPyramid
-        self.identity = cache_key
+        self.identity = self.remote.identity if self.remote is not None else cache_key
         # Part of every ETag: the same URL renders differently under other default settings.
         self.settings_tag = hashlib.sha1(repr((
             settings.brightness, settings.contrast, settings.color_saturation, settings.gamma, settings.quality,
@@ -72,7 +83,32 @@ class Engine(Lifecycle):
         return None if self.rules is None else access.Grant(self.rules, user)
 
     def locate(self, fif: str, user: str | None = None) -> Path:
+        if self.remote is not None:
+            return self.remote.resolve(fif, grant=self.grant(user))
         return datapath.resolve(self.data_dir, fif, grant=self.grant(user))
+
+    def pinned(self, path: Path) -> AbstractContextManager[Path]:
+        """The very file `locate` approved, as a path to read (see datapath.pinned); fetched from an S3 data_dir."""
+        return self.remote.pinned(path) if self.remote is not None else datapath.pinned(self.data_dir, path)
+
+    def _open_remote(self, path: Path, query: Query, key: str) -> Image:
+        """An S3 source: its pyramid holds the full level too, so the source is fetched only to build it (build
+        first), by this process or, in cluster mode, by whoever builds it for the store."""
+        if self.cluster is not None:
+            return self._wrap(self.cluster.open(path, query, key), query, Path())
+        image = self.cache.open(key, lambda entry: self._final(entry, query, Path()), wait=False)
+        if image is not None:
+            return image
+        with self.pinned(path) as pinned:
+            file = SourceFile(pinned)
+            try:
+                source = self._read_source(pinned, query)
+                try:
+                    return self._build_first(pinned, file, source, query, key)
+                finally:
+                    source.close()
+            finally:
+                file.close()
 
     def anyone_may_read(self, fif: str) -> bool:
         """Whether an anonymous user may read fif (as written and as resolved): its answers may then be cached by

@@ -4,7 +4,7 @@ Open first: a source whose layout allows random access answers INFO as soon as i
 of its pixels gives the statistics; its tiles are served at once (full resolution from the source, coarser levels
 as strided previews, see sourcelevels.py) while a background thread builds the cache entry. One process builds
 (the entry's lock); every process's thread waits on that lock, then swaps its preview for the published entry. A
-source whose first read decompresses it whole (gzip'd, compressed in tall tiles) is built first, as before.
+source whose first read decompresses it whole (gzip'd, compressed in tall tiles), or in an S3 bucket, is built first.
 
 Identity: the key is computed from the status of the file as opened (the pinned open), so the pixels served and
 built are those of the version the key names; the build checks the file again before it publishes, and a file
@@ -138,6 +138,9 @@ class Lifecycle:
     opener: Callable[[Entry], CheckedPyramid]
     identity: Callable[[Path, str | None, int], str]
     key_for: Callable[[Query], tuple[Path, str]]  # Engine's: where the file is (under the access rules), its key
+    remote: Any  # Engine's RemoteSources of an s3:// data_dir (None on disk), and its pinned() and _open_remote()
+    pinned: Callable[[Path], Any]
+    _open_remote: Callable[[Path, Query, str], Image]
     board: Any
     progress: dict[str, BuildState]
     listeners: list[Callable[[str, str, BuildState], None]]
@@ -162,8 +165,8 @@ class Lifecycle:
             image.close()
 
     def forget(self, key: str, image: Image | None = None) -> None:
-        """Drop an image whose cache entry turned out broken or unpublished; the next request reopens it, rebuilding
-        the entry if needed. Never waits on a lock (it may run on the event loop)."""
+        """Drop an image whose entry turned out broken or unpublished (the next request reopens it, rebuilding it if
+        needed). Never waits on a lock (it may run on the event loop)."""
         with self._lock:
             current = self._open.get(key)
             if current is not None and (image is None or current is image):
@@ -185,8 +188,8 @@ class Lifecycle:
         return [cut_pair(stats.cut_presets(s)["zscale"]) for s in image.stats]
 
     def build_status(self, key: str) -> dict[str, Any] | None:
-        """The build of key in progress, wherever it runs: {key, image, stage, fraction, pid, time}; this
-        process's own first (its live state), else another's (the progress board); None when none runs."""
+        """The build of key in progress, wherever it runs ({key, image, stage, fraction, pid, time}): this process's
+        own first (its live state), else another's (the progress board); None when none runs."""
         state = self.progress.get(key)
         if state is not None and state.stage == "done":  # built; publishing it is a matter of milliseconds
             return None
@@ -227,8 +230,7 @@ class Lifecycle:
         return image.build_full and self.cache.full.state() is None
 
     def open(self, query: Query, final: bool = False) -> Image:
-        """The image of a query: as soon as INFO can answer, or once its entry is built if `final` (blocking: call
-        in a thread)."""
+        """The image of a query: as soon as INFO can answer, or once built if `final` (blocking: call in a thread)."""
         image = self._open_now(query)
         if final and image.pyramid.stored is None:  # shown from the source: its entry is being built
             thread = self._build_threads.get(image.key)
@@ -243,14 +245,15 @@ class Lifecycle:
 
     def _open_now(self, query: Query) -> Image:
         path, key = self.key_for(query)
-        image = self.opened(key)
-        if image is not None:
+        if (image := self.opened(key)) is not None:
             return image
         with self._key_lock(key):
             image = self.opened(key)
             if image is not None:
                 return image
-            with datapath.pinned(self.data_dir, path) as pinned:
+            if self.remote is not None:  # in the object store: see Engine._open_remote
+                return self._remember(self._open_remote(path, query, key))
+            with self.pinned(path) as pinned:
                 file = SourceFile(pinned)
                 try:
                     return self._open_pinned(path, pinned, file, query)
@@ -343,7 +346,7 @@ class Lifecycle:
 
     def _build(self, path: Path, query: Query, key: str) -> CheckedPyramid:
         """Build (or wait for) key's entry and return it opened: the blocking path, for the cluster's builders."""
-        with datapath.pinned(self.data_dir, path) as pinned:
+        with self.pinned(path) as pinned:
             file = SourceFile(pinned)
             source = self._read_source(pinned, query)
             try:
@@ -430,7 +433,7 @@ class Lifecycle:
 
         report("reading", 0.0)
         built = pyramid.build(source, folder, self.settings.tile_size, self.settings.thread_count, report,
-                                 store_top=source.direct is None)
+                                 store_top=source.direct is None or self.remote is not None)
         if described is None:
             described = {"stats": [stats.channel_stats(s) for s in sample(source)],
                          "image": describe(source, self._display_name(query)), "identity": list(file.identity)}

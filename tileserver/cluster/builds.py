@@ -85,7 +85,7 @@ def build_task(job: BuildJob) -> Manifest:
     if published is not None:
         return published
     engine = Engine(settings)
-    engine.identity = identity(Path(settings.data_dir))
+    engine.identity = engine.remote.identity if engine.remote else identity(Path(settings.data_dir))
     bus = RedisBus(settings.redis_url) if settings.redis_url else None
     if bus is not None:
         engine.board = bus  # same interface: progress reaches every node

@@ -204,7 +204,7 @@ def attach(engine: Engine, settings: Settings) -> ClusterNode | None:
     node = ClusterNode(engine, settings)
     engine.cluster = node
     engine.opener = node.opener
-    engine.identity = builds.identity(Path(settings.data_dir))
+    engine.identity = engine.remote.identity if engine.remote else builds.identity(Path(settings.data_dir))
     if node.bus is not None:
         engine.board = node.bus
     node.start()

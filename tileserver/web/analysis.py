@@ -82,7 +82,7 @@ def _fits_rows(engine: Engine, image: Image, c: int, box: tuple[int, int, int, i
 
 def _headers(engine: Engine, path: Path) -> list[dict]:
     # Through the door: the very file resolve() approved, and headers (user content) open nothing else.
-    with datapath.pinned(engine.data_dir, path) as pinned, datapath.sealed(pinned):
+    with engine.pinned(path) as pinned, datapath.sealed(pinned):
         return read_headers(pinned, engine.settings.max_fits_header_bytes, engine.settings.max_request_bytes)
 
 

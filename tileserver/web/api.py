@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -257,9 +258,9 @@ async def viewer(request: Request) -> Response:
 async def list_folder(request: Request) -> Response:
     """GET /list?path=sub/dir: the folders and images of a data sub-folder, for the viewer's image browser."""
     engine = request.app.state.engine
-    folder = await run_in_threadpool(listing.list_folder, engine.data_dir, request.query_params.get("path", ""),
-                                      engine.cache, engine.settings.tile_size,
-                                      engine.grant(access.user_of(request.scope)))
+    lister = engine.remote.list_folder if engine.remote else functools.partial(listing.list_folder, engine.data_dir)
+    folder = await run_in_threadpool(lister, request.query_params.get("path", ""), engine.cache,
+                                     engine.settings.tile_size, engine.grant(access.user_of(request.scope)))
     return JSONResponse(folder, headers={"Cache-Control": "no-cache"})
 
 
