@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import datapath
 from ..config import Settings
-from ..errors import FolderNotFound, Forbidden, ImageNotFound, StoreUnavailable, TooLarge
+from ..errors import CacheFull, FolderNotFound, Forbidden, ImageNotFound, StoreUnavailable, TooLarge
 from ..images.listing import FITS_SUFFIXES, MAX_ENTRIES, is_image_name
 from ..store import pyramid
 from ..store.diskcache import MANIFEST, DiskCache
@@ -164,6 +164,8 @@ class RemoteSources:
                     view = view[os.write(fd, view):]
         except BotoCoreError:
             raise StoreUnavailable("the image store stopped answering; try again later") from None
+        except OSError:  # the cache disk is full: the fetched file was unlinked, its room is free again
+            raise CacheFull("the cache disk has no room to fetch this image from the image store") from None
         finally:
             body.close()
         if total != head["size"]:
