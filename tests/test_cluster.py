@@ -302,7 +302,8 @@ def test_cache_warm_on_the_workers_is_resumable(cluster: Cluster, tmp_path: Path
 
 
 def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None:
-    env = launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"], "")
+    env = {**launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"], ""),
+           "TILESERVER_CLUSTER_MAX_BUILDS": "1"}
     ports = [free_port(), free_port()]
     started = [services.start_node(cluster.state, 20 + i, port, str(cluster.data), env) for i, port in enumerate(ports)]
     nodes = [f"http://127.0.0.1:{port}" for port in ports]
@@ -322,6 +323,21 @@ def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None
         assert sum(status(n)["built_here"] for n in nodes) == 1  # the other node waited for the publication
         assert cluster.bus.counter("published:" + key) == 1
         assert tile(nodes[0], name, 0, 0).content == tile(nodes[1], name, 0, 0).content
+        # Builds share cluster_max_builds = 1 slot through Redis: while another holder has it, a new image stays a
+        # preview, its build waiting for the slot; once the slot is free, the build goes on.
+        assert cluster.bus.slot("builds", "test-holder", 1, 60)
+        try:
+            other = "slotted.fits"
+            write_image(cluster.data / other, 600, 400, seed=41)
+            info = httpx.get(nodes[1] + "/api", params={"FIF": other, "INFO": ""}, timeout=60).json()
+            assert info["final"] is False
+            wait_for(lambda: status(nodes[1])["build_slots"]["waiting_here"] == 1, "the build to wait for a slot")
+            assert status(nodes[0])["build_slots"] == {"limit": 1, "waiting_here": 0, "taken": 1}
+            assert httpx.get(nodes[1] + "/api", params={"FIF": other, "INFO": ""}, timeout=60).json()["final"] is False
+        finally:
+            cluster.bus.free_slot("builds", "test-holder")
+        cluster.key_of(other, nodes[1])
+        assert status(nodes[1])["build_slots"]["waiting_here"] == 0
     finally:
         for pid in started:
             os.killpg(pid, signal.SIGKILL)
@@ -382,6 +398,46 @@ def test_sources_in_the_object_store(cluster: Cluster) -> None:
         assert wait_for(new_version, "the new version")["full_size"] == [64, 64]
     finally:
         os.killpg(pid, signal.SIGKILL)
+
+
+def test_s3_sources_in_one_process_and_their_limits(cluster: Cluster, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No cluster settings, data_dir = s3://...: the process fetches and builds the source itself, full level
+    stored; an object over the limits is refused before it is fetched, and no fetched file is left behind."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tileserver import iip
+    from tileserver.engine import Engine
+    from tileserver.errors import TooLarge
+
+    for name, value in cluster.saved.env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+    write_image(tmp_path / "small.fits", 300, 200, seed=60)
+    write_image(tmp_path / "big.fits", 1500, 1500, seed=61)  # 9 MB: over max_source_bytes
+    noise = io.BytesIO()  # 1.5 MB of PNG: over max_request_bytes, decoded in memory
+    Image.fromarray(np.random.default_rng(62).integers(0, 255, (700, 700, 3), dtype=np.uint8)).save(noise, "PNG")
+    s3 = cluster.store()
+    for key, body in [("alone/small.fits", (tmp_path / "small.fits").read_bytes()),
+                      ("alone/big.fits", (tmp_path / "big.fits").read_bytes()), ("alone/noise.png", noise.getvalue())]:
+        s3.put_object(Bucket=services.BUCKET, Key=key, Body=body)
+    settings = config.resolve({"data_dir": f"s3://{services.BUCKET}/alone", "cache_dir": str(tmp_path / "cache"),
+                               "max_request_bytes": 2**20, "max_source_bytes": 8 * 2**20}, {}, Path(os.devnull))
+    engine = Engine(settings)
+    try:
+        image = engine.open(iip.parse([("FIF", "small.fits"), ("INFO", "")]), final=True)
+        assert image.final and engine.info(image)["full_size"] == [300, 200]
+        assert image.manifest["full_resolution"] == "stored"  # not read from the source after the build
+        for name, limit in [("big.fits", "8 MB"), ("noise.png", "1 MB")]:
+            with pytest.raises(TooLarge) as refused:
+                engine.open(iip.parse([("FIF", name), ("INFO", "")]), final=True)
+            assert limit in refused.value.message and "alone" not in refused.value.message
+        assert not any((tmp_path / "cache" / "sources").iterdir())
+    finally:
+        engine.close()
 
 
 def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:

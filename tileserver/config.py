@@ -161,6 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
        "tcp://host:port; empty: each node builds itself.", "cluster"),
     _s("redis_url", str, "", "Redis shared by the nodes (build progress, node registry), redis://host:port/db.",
        "cluster"),
+    _s("cluster_max_builds", int, 0, "With redis_url and no dask_scheduler: most pyramid builds running at once on "
+       "all the nodes together (a semaphore in Redis); 0: no shared limit.", "cluster", min=0, max=10**4),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -249,6 +251,7 @@ class Settings:
     store_url: str = _default("store_url")
     dask_scheduler: str = _default("dask_scheduler")
     redis_url: str = _default("redis_url")
+    cluster_max_builds: int = _default("cluster_max_builds")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -277,14 +280,11 @@ def parse_value(setting: Setting, raw: Any) -> Any:
         raise SettingError(f"setting {setting.name}: {raw!r} is not a valid {setting.type.__name__}")
     if setting.type is float and value != value:
         raise SettingError(f"setting {setting.name}: {raw!r} is not a number")
-    if isinstance(value, (int, float)) and not _within(value, setting):
+    if isinstance(value, (int, float)) and not ((setting.min is None or value >= setting.min)
+                                                and (setting.max is None or value <= setting.max)):
         raise SettingError(f"setting {setting.name}: {raw!r} is out of range ({_fmt(setting.min)} to "
                            f"{_fmt(setting.max)})")
     return value
-
-
-def _within(value: float, setting: Setting) -> bool:
-    return (setting.min is None or value >= setting.min) and (setting.max is None or value <= setting.max)
 
 
 def comma_list(text: str) -> list[str]:

@@ -8,7 +8,7 @@ to survive a restart of Redis, since builders and nodes rewrite their records as
 
 Leases: with no Dask scheduler, a node builds an unpublished image itself, under a lease in Redis (renewed while it
 builds, expiring soon after its holder dies), so that the other nodes wait for its publication instead of building
-the same image.
+the same image; and, with cluster_max_builds set, under one of that many slots of a semaphore shared by all the nodes.
 
 A Redis that does not answer never fails a build or a request: reports are dropped, reads find nothing, and
 redis-py reconnects by itself at the next call once Redis is back.
@@ -116,6 +116,21 @@ class RedisBus:
     def release(self, name: str, holder: str) -> None:
         self._safe(self.client.eval, _RELEASE, 1, PREFIX + "lease:" + name, holder)
 
+    # -- semaphores: limits shared by every node -----------------------------------------------------------------
+
+    def slot(self, name: str, holder: str, limit: int, seconds: int) -> bool | None:
+        """Take (or renew, if ours) one of the `limit` slots of the semaphore `name` for `seconds`: True if we hold
+        one, False if all are held, None if Redis does not answer (callers go ahead). A holder that dies frees its
+        slot when it expires; the clock is Redis's, so the nodes' clocks need not agree."""
+        result = self._safe(self.client.eval, _SLOT, 1, PREFIX + "slots:" + name, holder, limit, seconds)
+        return None if result is None else bool(result)
+
+    def free_slot(self, name: str, holder: str) -> None:
+        self._safe(self.client.zrem, PREFIX + "slots:" + name, holder)
+
+    def slots_taken(self, name: str) -> int:
+        return int(self._safe(self.client.eval, _TAKEN, 1, PREFIX + "slots:" + name) or 0)
+
     # -- nodes, counters, health ---------------------------------------------------------------------------------
 
     def heartbeat(self, node: str, record: dict[str, Any]) -> None:
@@ -153,6 +168,18 @@ _RENEW = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('exp
 return 0"""
 _RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0"""
+# A semaphore is a sorted set of holders scored by when their slot expires, on Redis's clock.
+_NOW = """local t = redis.call('time')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+"""
+_SLOT = _NOW + """if redis.call('zscore', KEYS[1], ARGV[1]) or redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('zadd', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('expire', KEYS[1], tonumber(ARGV[3]))
+  return 1
+end
+return 0"""
+_TAKEN = _NOW + "return redis.call('zcard', KEYS[1])"
 
 
 def _public(url: str) -> str:

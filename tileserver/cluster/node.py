@@ -36,6 +36,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach the Dask scheduler
 LEASE_SECONDS = 30  # a build lease outlives its dead holder this long at most
 LEASE_WAIT = 600.0  # seconds a node waits for another node's build before answering 503
 LEASE_POLL = 0.2
+BUILD_SLOTS = "builds"  # the semaphore of cluster_max_builds
 
 
 class ClusterNode:
@@ -51,6 +52,8 @@ class ClusterNode:
         self._stop = threading.Event()
         self.built_here = 0  # pyramids this process built itself (no scheduler)
         self.fetched = 0  # tiles this process fetched from the store into its tier
+        self.waiting_for_slot = 0  # builds of this process waiting for a slot of cluster_max_builds
+        self._count_lock = threading.Lock()
 
     # -- the engine's seam ---------------------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class ClusterNode:
             published = self.store.manifest(key)  # published while we waited for Redis to answer?
             if published is not None:
                 return self._open_published(key, published)
+            self._take_slot(holder)
             pyr = self.engine._build(path, query, key)
             self.built_here += 1
             _, mine = self.store.publish(key, pyr.entry.folder, pyr.entry.manifest)
@@ -108,11 +112,31 @@ class ClusterNode:
             renewing.set()
             if self.bus is not None:
                 self.bus.release("build:" + key, holder)
+                self.bus.free_slot(BUILD_SLOTS, holder)
+
+    def _take_slot(self, holder: str) -> None:
+        """With cluster_max_builds, wait for one of the build slots shared by every node (holding the image's lease
+        meanwhile: the other nodes asking for it keep waiting for this one). Redis down: no limit, as for leases."""
+        limit = self.settings.cluster_max_builds
+        if self.bus is None or not limit:
+            return
+        deadline = time.monotonic() + LEASE_WAIT
+        with self._count_lock:
+            self.waiting_for_slot += 1
+        try:
+            while self.bus.slot(BUILD_SLOTS, holder, limit, LEASE_SECONDS) is False:
+                if time.monotonic() > deadline:
+                    raise Overloaded("every build slot of the cluster is taken; try again in a moment")
+                time.sleep(LEASE_POLL)
+        finally:
+            with self._count_lock:
+                self.waiting_for_slot -= 1
 
     def _renew(self, key: str, holder: str, done: threading.Event) -> None:
         assert self.bus is not None
         while not done.wait(LEASE_SECONDS / 3):
             self.bus.lease("build:" + key, holder, LEASE_SECONDS)
+            self.bus.slot(BUILD_SLOTS, holder, 0, LEASE_SECONDS)  # a limit of 0 renews a slot held, takes none
 
     def _build_on_cluster(self, query: Query, key: str) -> Manifest:
         from distributed.client import FutureCancelledError
@@ -178,7 +202,10 @@ class ClusterNode:
                                "redis": self.bus.health() if self.bus else None,
                                "nodes": self.bus.nodes() if self.bus else [],
                                "builds": self.bus.builds() if self.bus else [],
-                               "scheduler": None}
+                               "scheduler": None, "build_slots": None}
+        if self.bus is not None and self.settings.cluster_max_builds:
+            out["build_slots"] = {"limit": self.settings.cluster_max_builds, "waiting_here": self.waiting_for_slot,
+                                  "taken": self.bus.slots_taken(BUILD_SLOTS)}
         if self.settings.dask_scheduler:
             out["scheduler"] = self._scheduler_status()
         return out
