@@ -29,7 +29,7 @@ from tileserver.cluster.services import free_port
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-from test_fuzz_inputs import mutate, seed_files  # noqa: E402 - importable only once tests/ is on the path
+from support.fuzz import mutate, seed_files  # noqa: E402 - importable only once tests/ is on the path
 
 TOKENS = ["", "0", "1", "-1", "0,0", "1,0", "2,3", "1,1:40,30", "1,1:5,5", "3,3", "1:0,100", "1:1,0,0", "1e400",
           "nan", "eq", "st", "log", "jet", "png", "webp", "fits", "9" * 12, "1,2;3,4;5,6", "../x", "%00", "1024",

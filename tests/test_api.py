@@ -6,19 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import simplejpeg
 from astropy.io import fits
 
-from support.images import sky
+from support.images import decode, sky
 from support.servers import wait_for
-
-
-def decode(content: bytes) -> np.ndarray:
-    """JPEG bytes -> (h, w) for grey, (h, w, 3) for colour."""
-    header = simplejpeg.decode_jpeg_header(content)
-    if header[2] == "Gray":
-        return simplejpeg.decode_jpeg(content, colorspace="GRAY")[:, :, 0]
-    return simplejpeg.decode_jpeg(content, colorspace="RGB")
 
 
 def quadrants(values=(0.0, 25.0, 50.0, 100.0), size=64) -> np.ndarray:

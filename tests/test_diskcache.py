@@ -19,6 +19,7 @@ from tileserver.store import diskcache, pyramid
 from tileserver.store.diskcache import CheckedPyramid, DiskCache, tile_checksum
 from tileserver.web import api
 
+from support.images import fake_build
 from support.servers import wait_for
 
 
@@ -33,16 +34,6 @@ from support.servers import wait_for
 ])
 def test_tile_checksum_known_values(values, expected):
     assert int(tile_checksum(np.array(values, np.float32))) == expected
-
-
-def fake_build(size: int = 300, seed: int = 0):
-    """A build function writing a real pyramid (tile size 128, 3 levels) of a seeded random image."""
-    from tileserver.images.base import ImageSource
-
-    data = np.random.default_rng(seed).normal(0, 1, (size, size)).astype(np.float32)
-    source = ImageSource(read=lambda c, y0, y1: data[y0:y1], width=size, height=size, nchannels=1,
-                         bits_per_channel=-32, header={}, chips=[], kind="fits")
-    return lambda folder: pyramid.build(source, folder, 128, threads=1)
 
 
 def test_build_publish_and_find_again_after_restart(tmp_path):

@@ -128,7 +128,7 @@ def building(server: LiveServer) -> bool:
 
 
 def test_min_free_bytes_evicts_to_keep_room(small_disk: Path) -> None:
-    from test_diskcache import fake_build
+    from support.images import fake_build
 
     cache = DiskCache(small_disk, 100, 2**40, min_free=2**20)
     for i in range(3):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_api import decode
 
 from tileserver.display.colormaps import COLORMAPS, colormap_table
 from tileserver.display.render import STRETCHES, render_mono
+
+from support.images import decode
 
 
 @pytest.fixture

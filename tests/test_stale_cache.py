@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_diskcache import fake_build
 
 from tileserver.cli.cache import main
 from tileserver.store.diskcache import DiskCache
 
+from support.images import fake_build
 from support.servers import LiveServer
 
 MiB = 2**20

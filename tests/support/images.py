@@ -1,4 +1,5 @@
-"""Seeded test images: a noisy sky with stars, a TAN header, and a FITS file made of both."""
+"""Seeded test images: a noisy sky with stars, a TAN header, a FITS file made of both, a pyramid build of a random
+image; and JPEG tiles decoded back to pixels."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import simplejpeg
 from astropy.io import fits
+
+from tileserver.store import pyramid
 
 
 def sky(width: int, height: int, seed: int = 1, nan_box: bool = False) -> np.ndarray:
@@ -35,3 +39,21 @@ def write_image(path: Path, width: int, height: int, seed: int) -> None:
     hdu = fits.PrimaryHDU(sky(width, height, seed))
     hdu.header.update(tan_header(width, height))
     hdu.writeto(path)
+
+
+def fake_build(size: int = 300, seed: int = 0):
+    """A build function writing a real pyramid (tile size 128, 3 levels) of a seeded random image."""
+    from tileserver.images.base import ImageSource
+
+    data = np.random.default_rng(seed).normal(0, 1, (size, size)).astype(np.float32)
+    source = ImageSource(read=lambda c, y0, y1: data[y0:y1], width=size, height=size, nchannels=1,
+                         bits_per_channel=-32, header={}, chips=[], kind="fits")
+    return lambda folder: pyramid.build(source, folder, 128, threads=1)
+
+
+def decode(content: bytes) -> np.ndarray:
+    """JPEG bytes -> (h, w) for grey, (h, w, 3) for colour."""
+    header = simplejpeg.decode_jpeg_header(content)
+    if header[2] == "Gray":
+        return simplejpeg.decode_jpeg(content, colorspace="GRAY")[:, :, 0]
+    return simplejpeg.decode_jpeg(content, colorspace="RGB")
