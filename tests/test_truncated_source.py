@@ -16,7 +16,8 @@ from astropy.io import fits
 
 from tileserver.store import pyramid
 
-from conftest import sky, wait_for
+from support.images import sky
+from support.servers import wait_for
 
 WIDTH, HEIGHT = 2048, 1536  # 12 MB of float32: 4 levels of 256, the top one 48 tiles read from the file
 TOP = 3
