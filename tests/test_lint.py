@@ -85,6 +85,14 @@ def test_modules_and_functions_stay_small() -> None:
     assert long == [], f"split these functions (at most {MAX_FUNCTION_LINES} lines)"
 
 
+def test_client_modules_stay_small() -> None:
+    """The same rule for the viewer's own JavaScript modules (client/js; Leaflet and Aladin Lite are packages)."""
+    client = ROOT / "client" / "js"
+    big = [f"{path.relative_to(client)} ({n} lines)" for path in sorted(client.rglob("*.js"))
+           if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
+    assert big == [], f"split these modules (at most {MAX_MODULE_LINES} lines)"
+
+
 MAX_SUPPRESSIONS = 5
 SUPPRESSION = re.compile(r"#\s*(type:\s*ignore|noqa)\b(\[[^\]]*\]|:\s*[A-Z]+[0-9]+(?:,\s*[A-Z]+[0-9]+)*)?(.*)$")
 

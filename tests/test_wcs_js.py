@@ -1,4 +1,4 @@
-"""The web client's WCS library (client/js/wcs/wcs.js, coords.js) checked against astropy.
+"""The web client's WCS library (client/js/wcs/: wcs.js and the modules it reads, coords.js) checked against astropy.
 
 astropy computes the expected values at test time from the FITS headers its own test suite
 ships; they go to a JSON file that tests/js/wcs.test.mjs reads under `node --test`.
