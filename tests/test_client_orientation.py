@@ -98,6 +98,16 @@ def check_compass(page: Any, header: Any, solar: bool = False) -> None:
         assert np.degrees(np.arccos(np.clip(np.dot(want, shown[name]), -1, 1))) < 0.5, (name, state, shown, want)
     assert np.allclose(shown["x"], on_screen(np.array([1, 0]), state), atol=1e-3)
     assert np.allclose(shown["y"], on_screen(np.array([0, 1]), state), atol=1e-3)
+    compass_labels_apart(page)
+
+
+def compass_labels_apart(page: Any) -> None:
+    """No label of the compass covers another or an arrow it is not the label of (Y under N on a north-up image)."""
+    labels = page.evaluate("() => [...document.querySelectorAll('.ts-compass text')].map((t) => {"
+                           " const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.top, b.right, b.bottom]; })")
+    for i, (a, *ra) in enumerate(labels):
+        for b, *rb in labels[i + 1:]:
+            assert ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1], (a, b, labels)
 
 
 def test_compass_follows_the_wcs_and_the_view(server, page, folders):
@@ -297,6 +307,24 @@ def test_browser_searches_lists_extensions_and_picks_for_compare(browse_server, 
     ra, dec = w2.all_pix2world([[float(first["x"]), float(first["y"])]], 1)[0]
     ex, ey = w1.all_world2pix([[ra, dec]], 1)[0]
     assert abs(float(second["x"]) - ex) < 0.01 and abs(float(second["y"]) - ey) < 0.01
+    # The map halved: the readout leaves out its decimal degrees to fit, and the overview and the colorbar rise
+    # above it rather than cover its right end.
+    page.wait_for_function(  # the corners slide into place (0.2 s transitions)
+        "() => { const r = document.querySelector('.ts-readout').getBoundingClientRect();"
+        " return [...document.querySelectorAll('.ts-minimap, .ts-colorbar')].every((c) => {"
+        " const b = c.getBoundingClientRect(); return !b.width || b.bottom <= r.top || b.left >= r.right; }); }")
+    readout_box, map_box = page.locator(".ts-readout").bounding_box(), page.locator(".ts-map").bounding_box()
+    assert readout_box["x"] + readout_box["width"] <= map_box["x"] + map_box["width"]
+    toolbar = page.locator(".ts-toolbar").bounding_box()
+    for corner in (".ts-minimap", ".ts-colorbar"):
+        box = page.locator(corner).bounding_box()
+        box = page.locator(corner).bounding_box()
+        if box is None:  # the overview gives way when it has no room between the toolbar and the readout
+            continue
+        assert box["y"] >= toolbar["y"] + toolbar["height"], corner
+        assert (box["x"] >= readout_box["x"] + readout_box["width"] or box["y"] + box["height"] <= readout_box["y"]), (
+            corner, box, readout_box)
+    compass_labels_apart(page)  # a north-up image: Y beside N
     save_artifact("browser-compare-readout.png", page.screenshot())
     no_errors(page)
 

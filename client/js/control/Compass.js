@@ -26,6 +26,19 @@ function screenStep(viewer, x, y, x2, y2) {
 }
 
 /**
+ * Where an arrow's label goes: past its tip, or, when a longer arrow runs close to it (Y under N on a north-up
+ * image), beside its tip on the side away from the other arrows.
+ */
+export function labelPlace(dir, length, others) {
+  const close = others.some((o) => o.length > length && o.dir[0] * dir[0] + o.dir[1] * dir[1] > Math.cos(0.5));
+  if (!close) return [dir[0] * (length + 7), dir[1] * (length + 7)];
+  const away = ([px, py]) => Math.max(...others.map((o) => o.dir[0] * px + o.dir[1] * py));
+  const sides = [[-dir[1], dir[0]], [dir[1], -dir[0]]];
+  const side = away(sides[0]) <= away(sides[1]) ? sides[0] : sides[1];
+  return [dir[0] * (length - 3) + side[0] * 9, dir[1] * (length - 3) + side[1] * 9];
+}
+
+/**
  * Screen directions {north, east} at FITS (x, y) from the WCS's local derivatives (pixelToWorld only, so that a
  * mosaic uses the chip under the centre), or null where it does not say.
  */
@@ -87,14 +100,15 @@ export class Compass extends Control {
     const sky = skyDirections(viewer, x, y);
     const arrows = [['x', axes.x, 'X', 'ts-compass-axis', 20], ['y', axes.y, 'Y', 'ts-compass-axis', 20]];
     if (sky) arrows.push(['north', sky.north, 'N', 'ts-compass-sky', 30], ['east', sky.east, 'E', 'ts-compass-sky', 30]);
+    const drawn = arrows.filter(([, dir]) => dir).map(([name, dir, , , length]) => ({ name, dir, length }));
     for (const [name, dir, label, cls, length] of arrows) {
       if (!dir) continue;
       box.dataset[name] = `${dir[0].toFixed(4)},${dir[1].toFixed(4)}`;
       const [ex, ey] = [dir[0] * length, dir[1] * length];
       this._svg.append(svg('line', { x1: 0, y1: 0, x2: ex, y2: ey, class: cls }),
         svg('circle', { cx: ex, cy: ey, r: 1.8, class: cls }));
-      const text = svg('text', { x: dir[0] * (length + 7), y: dir[1] * (length + 7) + 4, class: cls,
-        'text-anchor': 'middle' });
+      const [lx, ly] = labelPlace(dir, length, drawn.filter((o) => o.name !== name));
+      const text = svg('text', { x: lx, y: ly + 4, class: cls, 'text-anchor': 'middle' });
       text.textContent = label;
       this._svg.append(text);
     }

@@ -42,6 +42,7 @@ import { Compass } from '../control/Compass.js';
 import { ContrastDrag } from '../handler/ContrastDrag.js';
 import { Crosshair } from '../control/Crosshair.js';
 import { ViewTransform } from './ViewTransform.js';
+import { CornerLayout } from '../control/CornerLayout.js';
 
 const OVERZOOM = 6; // zoom levels past full resolution: up to 64 screen pixels per image pixel
 
@@ -101,6 +102,7 @@ export class Viewer extends Evented {
     this.contrastDrag = new ContrastDrag(this);
     this.scaleBar = new ScaleBar(this).addTo(this.map);
     this.colorbar = new Colorbar(this).addTo(this.map);
+    this.corners = new CornerLayout(this.map);
     this.reticle = new Reticle(mapElement);
     this.grid = new WcsGrid(this);
     for (const panel of Object.values(this.panels)) panel.on('show hide', this._panelsChanged, this);
