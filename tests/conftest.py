@@ -17,6 +17,7 @@ from astropy.io import fits
 from tileserver import config
 from tileserver.web.app import create_app
 
+import support
 from support import door
 from support.browser import CHROMIUM_ARGS, cancelled, chromium_path
 from support.images import sky, tan_header
@@ -117,6 +118,15 @@ def live_server(tmp_path: Path, data_dir: Path, cache_dir: Path) -> Iterator[Cal
     yield start
     for server in servers:
         server.stop()
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption("--manual-figures", action="store_true",
+                     help="also write the screenshots the manual shows into doc/_static/ (see tests/support)")
+
+
+def pytest_configure(config: Any) -> None:
+    support.write_manual_figures = bool(config.getoption("--manual-figures"))
 
 
 @pytest.fixture(scope="session")

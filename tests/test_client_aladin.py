@@ -17,7 +17,7 @@ from PIL import Image
 
 from tileserver.web.hips import aladin_dir
 
-from support import save_artifact
+from support import save_artifact, save_figure
 from support.browser import chromium_path
 from support.servers import wait_for
 
@@ -111,7 +111,7 @@ def test_aladin_lite_shows_the_image_at_its_sky_position(webgl_browser: Any, mak
             assert level(shot, x, y) < 200, (x, y)
         off_x, off_y = screen(-60, 150)  # beyond the image's edge: the empty sky
         assert shot[int(off_y), int(off_x)] < 30
-        save_artifact("aladin-lite.png", page.screenshot())
+        save_figure("aladin-lite.png", page.screenshot())  # the manual's figure (doc/hips.rst)
 
         # The FITS tiles (float values, cut by Aladin Lite itself with hips_pixel_cut) put the sources at the same
         # places: their layout is the one Aladin Lite reads.

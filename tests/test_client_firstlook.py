@@ -17,7 +17,7 @@ from astropy.visualization import ZScaleInterval
 from astropy.wcs import WCS
 from PIL import Image
 
-from support import ARTIFACTS, save_artifact
+from support import ARTIFACTS, save_artifact, save_figure
 from support.images import sky, tan_header
 from support.servers import LiveServer
 from test_client_viewer import hover, no_errors, open_viewer, start_server
@@ -102,6 +102,19 @@ def image_box(page: Any) -> np.ndarray:
     return np.asarray(shot, np.float64)
 
 
+def side_by_side(shown: np.ndarray, reference: np.ndarray) -> bytes:
+    """A PNG of the viewer's first view (left) and a reference rendering of the same pixels (right)."""
+    h, w = shown.shape
+    top, left = (reference.shape[0] - h) // 2, (reference.shape[1] - w) // 2
+    gap = 12
+    both = np.full((h, 2 * w + gap), 24.0)
+    both[:, :w] = shown
+    both[:, w + gap:] = reference[top:top + h, left:left + w]
+    out = io.BytesIO()
+    Image.fromarray(np.clip(both, 0, 255).astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
 def test_first_view_of_a_dark_sky_matches_zscale(server, page, folders):
     open_viewer(page, server, "image=dark.fits&x=300.5&y=200.5&zoom=1")
     save_artifact("firstlook-dark-sky.png", page.screenshot())
@@ -131,6 +144,7 @@ def test_first_view_of_a_dark_sky_matches_zscale(server, page, folders):
               "astropy_zscale_fits_order": [float(fits_lo), float(fits_hi)]}
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "firstlook-figures.json").write_text(json.dumps(result, indent=1))
+    save_figure("firstlook-zscale.png", side_by_side(shown, zscale[::-1]))  # the manual's figure (display order)
     print("first view vs zscale:", json.dumps(result))
     assert info["cuts"][0]["default"] == pytest.approx([lo, hi], rel=1e-3)  # zscale cuts, as astropy's
     ours, reference = result["first_view"], result["zscale"]

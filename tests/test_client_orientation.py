@@ -102,12 +102,22 @@ def check_compass(page: Any, header: Any, solar: bool = False) -> None:
 
 
 def compass_labels_apart(page: Any) -> None:
-    """No label of the compass covers another or an arrow it is not the label of (Y under N on a north-up image)."""
-    labels = page.evaluate("() => [...document.querySelectorAll('.ts-compass text')].map((t) => {"
-                           " const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.top, b.right, b.bottom]; })")
+    """No label of the compass covers another label, or the arrow of another (Y under N on a north-up image)."""
+    labels, lines = page.evaluate("""() => {
+        const svg = document.querySelector('.ts-compass svg'), m = svg.getScreenCTM();
+        const at = (x, y) => { const p = new DOMPoint(x, y).matrixTransform(m); return [p.x, p.y]; };
+        const texts = [...svg.querySelectorAll('text')].map((t) => { const b = t.getBoundingClientRect();
+            return [t.textContent, b.left, b.top, b.right, b.bottom]; });
+        const arrows = [...svg.querySelectorAll('line')].map((l, i) => [texts[i][0],
+            at(+l.getAttribute('x1'), +l.getAttribute('y1')), at(+l.getAttribute('x2'), +l.getAttribute('y2'))]);
+        return [texts, arrows]; }""")
     for i, (a, *ra) in enumerate(labels):
         for b, *rb in labels[i + 1:]:
             assert ra[2] <= rb[0] or rb[2] <= ra[0] or ra[3] <= rb[1] or rb[3] <= ra[1], (a, b, labels)
+        for b, start, end in lines:
+            for t in np.linspace(0.4, 1, 13) if b != a else ():  # away from the centre, where all arrows meet
+                x, y = start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])
+                assert not (ra[0] + 1 < x < ra[2] - 1 and ra[1] + 1 < y < ra[3] - 1), (a, "on the arrow of", b)
 
 
 def test_compass_follows_the_wcs_and_the_view(server, page, folders):

@@ -17,3 +17,17 @@ def save_artifact(name: str, data: bytes) -> Path:
     path = ARTIFACTS / name
     path.write_bytes(data)
     return path
+
+
+# The manual's screenshots (doc/_static/) are taken by the browser tests that check what they show:
+# `python -m pytest --manual-figures tests/test_manual.py tests/test_client_aladin.py tests/test_client_firstlook.py`
+# writes them there (conftest.py sets the flag below from the option); without it they go to test-artifacts/ only.
+MANUAL_FIGURES = ROOT / "doc" / "_static"
+write_manual_figures = False
+
+
+def save_figure(name: str, data: bytes) -> Path:
+    """A screenshot of the manual: in test-artifacts/, and in doc/_static/ under --manual-figures."""
+    if write_manual_figures:
+        (MANUAL_FIGURES / name).write_bytes(data)
+    return save_artifact(name, data)
