@@ -13,7 +13,7 @@ from astropy.visualization import ZScaleInterval
 from tileserver.display import stats
 from tileserver.images import ImageSource
 from tileserver.store import pyramid
-from tileserver.store.diskcache import DiskCache
+from tileserver.store.diskcache import DiskCache, write_checksums
 from tileserver.store.pyramid import Geometry, Pyramid, bin2
 from tileserver.store.sourcelevels import sample
 
@@ -210,7 +210,19 @@ def test_without_the_full_resolution_only_reduced_levels_are_written(tmp_path):
     manifest = pyramid.build(array_source(sky((1, 300, 200))), folder, 64, store_top=False)
     assert manifest["full_resolution"] == "source"
     assert [f["z"] for f in manifest["files"]] == [0, 1, 2]
-    assert sorted(p.name for p in folder.iterdir()) == [pyramid.level_file(z) for z in range(3)]
+    assert sorted(p.name for p in folder.iterdir()) == [pyramid.CHECKSUMS, *(pyramid.level_file(z) for z in range(3))]
+
+
+@pytest.mark.parametrize("shape, store_top", [((1, 777, 1000), False), ((1, 777, 1000), True), ((1, 5, 300), True),
+                                              ((1, 1301, 257), True)])
+def test_the_checksums_written_with_the_levels_are_those_of_the_tiles_read_back(tmp_path, shape, store_top):
+    data = sky(shape)
+    data[:, :10] = np.nan
+    manifest = pyramid.build(array_source(data), tmp_path, 256, store_top=store_top)
+    written = np.fromfile(tmp_path / pyramid.CHECKSUMS, np.uint64)
+    (tmp_path / pyramid.CHECKSUMS).unlink()
+    write_checksums(tmp_path, manifest)
+    assert np.array_equal(written, np.fromfile(tmp_path / pyramid.CHECKSUMS, np.uint64))
 
 
 def test_manifest(tmp_path):

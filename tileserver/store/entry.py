@@ -19,7 +19,8 @@ from .manifest import Built, Manifest
 
 MANIFEST = "manifest.json"
 LAST_USE = "last-use"
-CHECKSUMS = "checksums.u64"
+CHECKSUMS = pyramid.CHECKSUMS
+tile_checksum = pyramid.tile_checksum
 
 @dataclass(frozen=True)
 class Entry:
@@ -34,17 +35,6 @@ class Entry:
     @property
     def build_id(self) -> str:
         return self.manifest.get("build_id", "")
-
-
-def tile_checksum(tile: np.ndarray) -> np.uint64:
-    """Sum of the tile's bytes as 64-bit words, modulo 2**64: zero-filled or cut-short data changes it. (A XOR
-    would not do: it cancels over constant tiles, such as a NaN border.)"""
-    words = tile.reshape(-1).view(np.uint32)
-    even = words.size & ~1
-    total = np.add.reduce(words[:even].view(np.uint64))  # wraps around, silently, as wanted
-    if even < words.size:  # an odd number of float32 values: add the last one on its own
-        total = np.add.reduce(np.array([total, words[-1]], np.uint64))
-    return total
 
 
 class CheckedPyramid(pyramid.Pyramid):

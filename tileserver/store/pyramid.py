@@ -28,8 +28,10 @@ from ..images import ImageSource
 from .manifest import Built
 
 FORMAT_VERSION = 3
+CHECKSUMS = "checksums.u64"  # the checksum of every stored tile, level after level (see tile_checksum)
 CHUNK_BYTES = 4 << 20  # float32 bytes of source rows read (and binned) at a time
 GATE_ENV = "TILESERVER_TEST_BUILD_GATE"
+WRITES_PENDING = 2  # rows of tiles handed to the writer thread and not yet written, at most
 SPARSE_NAN = 1 / 16  # above this fraction of blank output pixels, bin2 redoes the whole array NaN-aware
 
 Progress = Callable[[str, float], None]
@@ -111,17 +113,6 @@ def bin2(a: np.ndarray, bin_rows: bool = True) -> np.ndarray:
     return out
 
 
-def block_mean(data: np.ndarray, k: int) -> np.ndarray:
-    """NaN-aware mean over k x k blocks of a (c, h, w) array whose h and w are multiples of k."""
-    c, h, w = data.shape
-    blocks = data.reshape(c, h // k, k, w // k, k)
-    valid = ~np.isnan(blocks)
-    total = np.where(valid, blocks, np.float32(0)).sum(axis=(2, 4), dtype=np.float32)
-    count = valid.sum(axis=(2, 4), dtype=np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
-
-
 def _fix_blank_blocks(out: np.ndarray, parts: list[np.ndarray]) -> None:
     """Recompute the NaN outputs of bin2 as the mean of the non-NaN members of their blocks: one by one when they
     are few (a NaN mask), the whole array at once when they are many (a blank border)."""
@@ -139,17 +130,37 @@ def _fix_blank_blocks(out: np.ndarray, parts: list[np.ndarray]) -> None:
         out[where] = np.where(valid, members, np.float32(0)).sum(axis=0) / valid.sum(axis=0)
 
 
-def write_tile_row(fd: int, geometry: Geometry, z: int, channel: int, y0: int, rows: np.ndarray) -> None:
-    """Write rows y0 <= y < y0 + h of one channel of level z, a whole row of tiles, in the tile-by-tile layout."""
+def tile_checksum(tile: np.ndarray) -> np.uint64:
+    """Sum of the tile's bytes as 64-bit words, modulo 2**64: zero-filled or cut-short data changes it. (A XOR
+    would not do: it cancels over constant tiles, such as a NaN border.)"""
+    words = tile.reshape(-1).view(np.uint32)
+    even = words.size & ~1
+    total = np.add.reduce(words[:even].view(np.uint64))  # wraps around, silently, as wanted
+    if even < words.size:  # an odd number of float32 values: add the last one on its own
+        total = np.add.reduce(np.array([total, words[-1]], np.uint64))
+    return total
+
+
+def write_tile_row(fd: int, geometry: Geometry, z: int, channel: int, y0: int, rows: np.ndarray,
+                   sums: np.ndarray | None = None, buffer: np.ndarray | None = None) -> None:
+    """Write rows y0 <= y < y0 + h of one channel of level z, a whole row of tiles, in the tile-by-tile layout;
+    with `sums`, record the checksum of each tile there (by tile index), while its bytes are at hand. `buffer`, of
+    at least h x width float32, is reused for the tiles (fresh memory costs a page fault per 4 KB)."""
     h, width = rows.shape
     ts = geometry.tile_size
     full = width // ts
-    tiles = np.empty(h * width, np.float32)
+    tiles = np.empty(h * width, np.float32) if buffer is None or buffer.size < h * width else buffer[:h * width]
     split = h * full * ts
     if full:
         tiles[:split].reshape(full, h, ts)[...] = rows[:, : full * ts].reshape(h, full, ts).transpose(1, 0, 2)
     if width > full * ts:
         tiles[split:].reshape(h, width - full * ts)[...] = rows[:, full * ts:]
+    if sums is not None:
+        first = y0 // ts * geometry.grid(z)[0]
+        if full:  # h x ts floats per tile, an even number: whole 64-bit words
+            np.add.reduce(tiles[:split].view(np.uint64).reshape(full, -1), axis=1, out=sums[first:first + full])
+        if width > full * ts:
+            sums[first + full] = tile_checksum(tiles[split:])
     view = tiles.data.cast("B")
     offset = geometry.offset(z, channel, 0, y0, h) * 4
     while view:
@@ -157,20 +168,50 @@ def write_tile_row(fd: int, geometry: Geometry, z: int, channel: int, y0: int, r
         view, offset = view[written:], offset + written
 
 
+class _Writer:
+    """Writes rows of tiles of one channel in a thread of its own (pwrite and the tile layout's copy), while the
+    builder bins the next rows: at most WRITES_PENDING rows queued; one tile buffer per level, reused."""
+
+    def __init__(self, geometry: Geometry, fds: dict[int, int], channel: int,
+                 sums: dict[int, np.ndarray] | None) -> None:
+        self.geometry, self.fds, self.channel, self.sums = geometry, fds, channel, sums
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="pyramid-write")
+        self.pending: deque[Future] = deque()
+        self.buffers: dict[int, np.ndarray] = {}
+
+    def write(self, z: int, y0: int, rows: np.ndarray) -> None:
+        while len(self.pending) >= WRITES_PENDING:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self._write, z, y0, rows))
+
+    def _write(self, z: int, y0: int, rows: np.ndarray) -> None:
+        buffer = self.buffers.get(z)
+        if buffer is None or buffer.size < rows.size:
+            buffer = self.buffers[z] = np.empty(rows.size, np.float32)
+        write_tile_row(self.fds[z], self.geometry, z, self.channel, y0, rows,
+                       None if self.sums is None else self.sums[z], buffer)
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
 class _Level:
     """A coarse level being built: takes its rows one row of tiles at a time, top to bottom, writes each, and
     returns the binned rows for the next coarser level once a pair of tile rows (or the level's last one) is in."""
 
-    def __init__(self, geometry: Geometry, z: int, fd: int, channel: int) -> None:
-        self.geometry, self.z, self.fd, self.channel = geometry, z, fd, channel
-        self.height = geometry.level_size(z)[1]
+    def __init__(self, z: int, height: int, writer: _Writer) -> None:
+        self.z, self.height, self.writer = z, height, writer
         self.y = 0  # rows written so far
         self.held: np.ndarray | None = None  # the first tile row of a pair
 
     def push(self, rows: np.ndarray) -> np.ndarray | None:
         if rows.shape[0] == 0:
             return None
-        write_tile_row(self.fd, self.geometry, self.z, self.channel, self.y, rows)
+        self.writer.write(self.z, self.y, rows)
         self.y += rows.shape[0]
         if self.held is None and self.y < self.height:
             self.held = rows
@@ -195,7 +236,8 @@ def build(
     gathers the binned rows into rows of tiles and feeds them down the coarser levels, in order. Memory stays at a
     few chunks plus two rows of tiles per level, whatever the image size. With store_top False (a source whose
     full resolution is read from the file itself), the full resolution is not written: the entry holds the reduced
-    levels only.
+    levels only. The checksum of every tile (CHECKSUMS) is computed as it is written, for a single-channel image
+    (the cache reads the levels of the others back to compute theirs).
 
     The level files are not fsync'ed: that would double the build's kernel time for no gain, since the disk cache
     publishes an entry only with a checksum of every tile, checked at every read (a tile lost in a power cut is
@@ -207,15 +249,26 @@ def build(
     top = geometry.levels - 1
     stored = list(range(geometry.levels if store_top else top))
     fds = {z: os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for z in stored}
+    # A checksum is a sum over the words of all the channels of a tile: computed here for one channel only.
+    sums = {z: np.zeros(geometry.grid(z)[0] * geometry.grid(z)[1], np.uint64) for z in stored} \
+        if source.nchannels == 1 else None
     try:
         for z, fd in fds.items():
             os.ftruncate(fd, geometry.level_floats(z) * 4)
         with ThreadPoolExecutor(max(1, threads), thread_name_prefix="pyramid") as pool:
             for c in range(source.nchannels):
-                _build_channel(source, geometry, fds, c, pool, threads, report)
+                writer = _Writer(geometry, fds, c, sums)
+                try:
+                    _build_channel(source, geometry, c, pool, threads, report, writer)
+                finally:
+                    writer.close()
     finally:
         for fd in fds.values():
             os.close(fd)
+    if sums is not None:
+        with open(folder / CHECKSUMS, "wb") as f:
+            f.write(np.concatenate([sums[z] for z in stored]).tobytes())
+            os.fsync(f.fileno())
     manifest: Built = {
         "format": FORMAT_VERSION,
         "source": source.origin,
@@ -261,12 +314,12 @@ def chunk_rows(width: int) -> int:
     return max(2, CHUNK_BYTES // (4 * max(1, width)) // 2 * 2)
 
 
-def _build_channel(source: ImageSource, geometry: Geometry, fds: dict[int, int], channel: int,
-                   pool: ThreadPoolExecutor, threads: int, report: Progress) -> None:
+def _build_channel(source: ImageSource, geometry: Geometry, channel: int, pool: ThreadPoolExecutor, threads: int,
+                   report: Progress, writer: _Writer) -> None:
     """Build every level of one channel."""
     ts, height, top = geometry.tile_size, geometry.height, geometry.levels - 1
-    levels = [_Level(geometry, z, fds[z], channel) for z in range(top)]
-    full = _TileRows(geometry.width, height, ts) if top in fds else None
+    levels = [_Level(z, geometry.level_size(z)[1], writer) for z in range(top)]
+    full = _TileRows(geometry.width, height, ts) if top in writer.fds else None
     binned_rows = _TileRows(geometry.level_size(top - 1)[0], geometry.level_size(top - 1)[1], ts) if top else None
 
     def chunk(y0: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -284,7 +337,7 @@ def _build_channel(source: ImageSource, geometry: Geometry, fds: dict[int, int],
             rows, binned = pending.popleft().result()
             if full is not None:
                 for y, tile_row in full.add(rows):
-                    write_tile_row(fds[top], geometry, top, channel, y, tile_row)
+                    writer.write(top, y, tile_row)
             del rows
             for _, tile_row in binned_rows.add(binned) if binned_rows is not None else ():
                 row: np.ndarray | None = tile_row
