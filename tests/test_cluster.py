@@ -301,6 +301,27 @@ def test_cache_warm_on_the_workers_is_resumable(cluster: Cluster, tmp_path: Path
     assert cluster.objects() == objects
 
 
+def test_cache_warm_of_a_bucket_prefix(cluster: Cluster, tmp_path: Path) -> None:
+    s3 = cluster.store()
+    for i in range(2):
+        write_image(tmp_path / f"b{i}.fits", 300 + 50 * i, 200, seed=70 + i)
+        body = (tmp_path / f"b{i}.fits").read_bytes()
+        s3.put_object(Bucket=services.BUCKET, Key=f"warm-s3/deep/b{i}.fits", Body=body)
+    s3.put_object(Bucket=services.BUCKET, Key="warm-s3/deep/.hidden.fits", Body=(tmp_path / "b0.fits").read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TILESERVER_", "AWS_"))}
+    env.update(launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"],
+                                 cluster.info["scheduler"]), TILESERVER_DATA_DIR=f"s3://{services.BUCKET}/warm-s3",
+               TILESERVER_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path))
+    manifests = {k for k in cluster.objects() if k.endswith("/manifest.json")}
+    command = [sys.executable, "-m", "tileserver", "cache", "warm", "deep", "../outside"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 1 and "2 of 2 image(s) in the store" in first.stderr, first.stderr
+    assert "skipped ../outside: outside the data prefix" in first.stderr
+    assert len({k for k in cluster.objects() if k.endswith("/manifest.json")} - manifests) == 2
+    again = subprocess.run(command[:-1], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0 and again.stderr.count("warm [") == 1 and "2/2 images" in again.stderr
+
+
 def test_without_a_scheduler_nodes_build_under_a_lease(cluster: Cluster) -> None:
     env = {**launcher.node_env(cluster.saved.env, cluster.info["redis"], cluster.info["store"], ""),
            "TILESERVER_CLUSTER_MAX_BUILDS": "1"}

@@ -128,7 +128,12 @@ def find_images(root: Path, names: list[str]) -> tuple[list[str], list[str]]:
 def warm(settings: config.Settings, names: list[str], shard: tuple[int, int], via: str | None) -> int:
     if not settings.data_dir:
         raise SettingError("setting data_dir: needed to find the images to warm")
-    images, problems = find_images(Path(settings.data_dir), names)
+    if settings.data_dir.startswith("s3://"):
+        from ..cluster.sources import RemoteSources
+
+        images, problems = RemoteSources(settings).find(names)
+    else:
+        images, problems = find_images(Path(settings.data_dir), names)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     index, count = shard

@@ -208,6 +208,34 @@ class RemoteSources:
         parent = None if not folder else folder.rpartition("/")[0]
         return {"path": folder, "parent": parent, "entries": entries[:MAX_ENTRIES], "truncated": truncated}
 
+    def find(self, names: list[str]) -> tuple[list[str], list[str]]:
+        """For `cache warm`: the images named (objects, or prefixes searched through) as sorted paths relative to the
+        data prefix, by their names as /list goes; and the names that hold none, with the reason."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: set[str] = set()
+        problems: list[str] = []
+        for name in names:
+            rel = _servable(name.strip(" /"))
+            if rel is None:
+                problems.append(f"{name}: outside the data prefix")
+                continue
+            if rel and is_image_name(rel) and self.head(rel) is not None:
+                found.add(rel)
+                continue
+            base, before = "".join(f"{part}/" for part in (self.prefix, rel) if part), len(found)
+            try:
+                for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+                    for obj in page.get("Contents", []):
+                        below = _servable(obj["Key"][len(self.prefix) + 1 if self.prefix else 0:])
+                        if below and is_image_name(below):
+                            found.add(below)
+            except (BotoCoreError, ClientError):
+                raise StoreUnavailable("the image store cannot be reached to list images; try again later") from None
+            if len(found) == before:
+                problems.append(f"{name}: no image there")
+        return sorted(found), problems
+
     @staticmethod
     def _add(out: list[dict[str, Any]], grant: Grant | None, name: str, folder: str, item: dict[str, Any]) -> None:
         if not name or name.startswith(".") or "\\" in name:
@@ -216,6 +244,15 @@ class RemoteSources:
         if grant is not None and not (grant.may_enter if item["type"] == "folder" else grant.may_read)(path):
             return
         out.append({"name": name, "path": path, **item})
+
+
+def _servable(relative: str) -> str | None:
+    """The path as the door spells it, or None for one it refuses or hides."""
+    try:
+        parts = datapath.check_spelling(relative, "path")
+    except Forbidden:
+        return None
+    return None if any(p.startswith(".") for p in parts) else "/".join(parts)
 
 
 def _identity(bucket: str, key: str, head: dict[str, Any], selector: str | None, tile_size: int) -> str:

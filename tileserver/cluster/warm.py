@@ -31,10 +31,14 @@ def warm_on_cluster(settings: config.Settings, images: list[str], out: TextIO = 
     from ..store.objectstore import ObjectStore
 
     engine = Engine(dataclasses.replace(settings, access_file=""))
-    engine.identity = builds.identity(Path(settings.data_dir))
+    remote, data = engine.remote, Path(settings.data_dir)
+    engine.identity = remote.identity if remote else builds.identity(data)
     store = ObjectStore(settings.store_url)
-    data = Path(settings.data_dir)
-    ordered = sorted(images, key=lambda rel: ((data / rel).stat().st_size, rel))
+
+    def size(rel: str) -> int:
+        return (remote.head(rel) or {"size": 0})["size"] if remote else (data / rel).stat().st_size
+
+    ordered = sorted(images, key=lambda rel: (size(rel), rel))
     keys = {rel: engine.key_for(InfoQuery(fif=rel, selector=None))[1] for rel in ordered}
     todo = [rel for rel in ordered if store.manifest(keys[rel]) is None]
     done, failures, start = len(ordered) - len(todo), 0, time.monotonic()
