@@ -481,6 +481,7 @@ def test_kill_a_node_clients_go_on_without_rebuild(cluster: Cluster) -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("store_url", "http://bucket/x"), ("store_url", "s3:///prefix"), ("redis_url", "localhost:6379"),
     ("dask_scheduler", "127.0.0.1:8786"), ("dask_scheduler", "tcp://127.0.0.1:8786"),  # the last: no store_url
+    ("data_dir", "s3:///prefix"), ("data_dir", "s3:/bucket"),
 ])
 def test_bad_cluster_settings_stop_the_start(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(SettingError, match=name):
