@@ -18,14 +18,12 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from support import ARTIFACTS, save_artifact, save_figure
-from support.images import sky, tan_header
+from support.images import SOLAR, mosaic, sky, tan_header
 from support.servers import LiveServer
-from test_client_viewer import hover, no_errors, open_viewer, start_server
+from support.viewer import hover, no_errors, open_viewer, start_server
 
 pytestmark = pytest.mark.browser
 
-SOLAR = {"CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN", "CUNIT1": "arcsec", "CUNIT2": "arcsec", "CRPIX1": 256.5,
-         "CRPIX2": 256.5, "CRVAL1": -4.5, "CRVAL2": 2.9, "CDELT1": 4.8, "CDELT2": 4.8, "BUNIT": "DN/s"}
 CUBE = {"CTYPE3": "VRAD", "CUNIT3": "m/s", "CRVAL3": -50000.0, "CDELT3": 500.0, "CRPIX3": 1.0, "BUNIT": "K"}
 
 
@@ -47,21 +45,6 @@ def write(path: Path, data: np.ndarray, header: dict[str, Any]) -> None:
     hdu = fits.PrimaryHDU(data)
     hdu.header.update(header)
     hdu.writeto(path)
-
-
-def mosaic(path: Path) -> list[fits.Header]:
-    """Two 200 x 300 detectors side by side, 10 overscan columns each, the second pointing 5 pixels off."""
-    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU()]
-    for k, shift in enumerate((0.0, 5.0)):
-        data = np.concatenate([np.full((300, 10), 50.0), sky(200, 300, seed=30 + k)], axis=1).astype(np.float32)
-        hdu = fits.ImageHDU(data, name="SCI")
-        header = tan_header(200, 300)
-        header.update(CRPIX1=110.5 - 200 * k + shift, CRPIX2=150.5, DATASEC="[11:210,1:300]",
-                      DETSEC=f"[{1 + 200 * k}:{200 + 200 * k},1:300]")
-        hdu.header.update(header)
-        hdus.append(hdu)
-    fits.HDUList(hdus).writeto(path)
-    return [h.header for h in hdus[1:]]
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
-from test_client_firstlook import SOLAR, mosaic, write
 
 from support import save_artifact
-from support.images import sky, tan_header
+from support.images import SOLAR, mosaic, sky, tan_header
 from support.servers import LiveServer
-from test_client_viewer import no_errors, open_viewer, readout, settle, start_server
+from support.viewer import no_errors, open_viewer, readout, settle, start_server, write_fits
 
 pytestmark = pytest.mark.browser
 
@@ -33,10 +32,10 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("orientation")
     data = root / "data"
     data.mkdir()
-    write(data / "rotated.fits", sky(300, 200, seed=5), ROTATED)
+    write_fits(data / "rotated.fits", sky(300, 200, seed=5), ROTATED)
     y, x = np.mgrid[:512, :512]
     radius = np.hypot(x - 255.5, y - 255.5) * 4.8 / 960
-    write(data / "sun.fits", np.where(radius < 1, 800.0, 5.0).astype(np.float32), SOLAR)
+    write_fits(data / "sun.fits", np.where(radius < 1, 800.0, 5.0).astype(np.float32), SOLAR)
     mosaic(data / "mosaic.fits")
     return {"root": root, "data": data, "cache": root / "cache"}
 
@@ -269,8 +268,8 @@ def browse_server(folders: dict[str, Path]) -> Iterator[LiveServer]:
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(sky(120, 80, seed=1), name="SCI"), table,
                   fits.ImageHDU(sky(60, 40, seed=2), name="WHT")]).writeto(extra / "two_images.fits")
     long = "a_very_long_observation_name_2026-12-03T04:05:06_ngc1234_r_band_stacked_v3.fits"
-    write(extra / long, sky(100, 100, seed=3), tan_header(100, 100))
-    write(extra / "other.fits", sky(100, 100, seed=4), {**tan_header(100, 100), "CRVAL1": 150.0005})
+    write_fits(extra / long, sky(100, 100, seed=3), tan_header(100, 100))
+    write_fits(extra / "other.fits", sky(100, 100, seed=4), {**tan_header(100, 100), "CRVAL1": 150.0005})
     srv = start_server(folders)
     yield srv
     srv.stop()

@@ -26,7 +26,7 @@ from regions import Regions
 from support import save_artifact
 from support.images import sky, tan_header
 from support.servers import LiveServer
-from test_client_viewer import grab, no_errors, screen_point, settle, write_fits
+from support.viewer import grab, no_errors, screen_point, settle, write_fits
 
 pytestmark = pytest.mark.browser
 

@@ -28,7 +28,7 @@ from tileserver.store.pyramid import Geometry
 from support import save_artifact
 from support.browser import PHONE, watched_page
 from support.servers import LiveServer
-from test_client_viewer import (
+from support.viewer import (
     CUBE,
     SKY,
     TILE,

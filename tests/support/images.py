@@ -57,3 +57,23 @@ def decode(content: bytes) -> np.ndarray:
     if header[2] == "Gray":
         return simplejpeg.decode_jpeg(content, colorspace="GRAY")[:, :, 0]
     return simplejpeg.decode_jpeg(content, colorspace="RGB")
+
+
+# A helioprojective TAN header (arcseconds, the Sun's own frame).
+SOLAR = {"CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN", "CUNIT1": "arcsec", "CUNIT2": "arcsec", "CRPIX1": 256.5,
+         "CRPIX2": 256.5, "CRVAL1": -4.5, "CRVAL2": 2.9, "CDELT1": 4.8, "CDELT2": 4.8, "BUNIT": "DN/s"}
+
+
+def mosaic(path: Path) -> list[fits.Header]:
+    """Two 200 x 300 detectors side by side, 10 overscan columns each, the second pointing 5 pixels off."""
+    hdus: list[fits.PrimaryHDU | fits.ImageHDU] = [fits.PrimaryHDU()]
+    for k, shift in enumerate((0.0, 5.0)):
+        data = np.concatenate([np.full((300, 10), 50.0), sky(200, 300, seed=30 + k)], axis=1).astype(np.float32)
+        hdu = fits.ImageHDU(data, name="SCI")
+        header = tan_header(200, 300)
+        header.update(CRPIX1=110.5 - 200 * k + shift, CRPIX2=150.5, DATASEC="[11:210,1:300]",
+                      DETSEC=f"[{1 + 200 * k}:{200 + 200 * k},1:300]")
+        hdu.header.update(header)
+        hdus.append(hdu)
+    fits.HDUList(hdus).writeto(path)
+    return [h.header for h in hdus[1:]]
