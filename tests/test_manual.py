@@ -19,7 +19,7 @@ from astropy.wcs import WCS
 from support import save_figure
 from support.browser import watched_page
 from support.servers import LiveServer
-from test_client_viewer import hover, settle
+from support.viewer import hover, settle
 
 pytestmark = pytest.mark.browser
 
