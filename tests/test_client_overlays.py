@@ -177,6 +177,25 @@ def test_a_catalog_of_10000_sources_lands_on_the_right_pixels(server, page, fold
     popup.wait_for()
     text = popup.inner_text()
     assert f"row {lonely + 1}" in text and f"{table['Vmag'][lonely]:g}" in text
+    # Turned and mirrored, the marker still answers a click where it is drawn, and its row reads upright.
+    page.keyboard.press("Escape")
+    page.evaluate("() => { const v = window.tileserverViewer; v.transform.set({quarter: 1, flipX: true});"
+                  " v.viewTransformed(); }")
+    settle(page)
+    tip = page.evaluate("""([x, y]) => { const v = window.tileserverViewer, m = v.map;
+        const p = v.transform.toScreen(m.latLngToContainerPoint(v.mapping.fitsToLatLng(x, y)));
+        const r = m.getContainer().getBoundingClientRect(); return [p.x + r.left, p.y + r.top]; }""",
+                        [float(x[lonely]), float(y[lonely])])
+    page.mouse.click(*tip)
+    popup.wait_for()
+    title = page.evaluate("""() => { const t = document.querySelector('.ts-popup-title').firstChild;
+        const at = (i) => { const r = document.createRange(); r.setStart(t, i); r.setEnd(t, i + 1);
+            const b = r.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; };
+        const box = document.querySelector('.leaflet-popup-tip').getBoundingClientRect();
+        return {first: at(0), last: at(t.textContent.length - 1), tip: [box.x + box.width / 2, box.bottom]}; }""")
+    assert title["first"][0] < title["last"][0] - 50 and abs(title["first"][1] - title["last"][1]) < 1, title
+    assert abs(title["tip"][0] - tip[0]) < 3 and title["first"][1] < tip[1], (title, tip)  # above its marker
+    save_artifact("overlays-catalog-popup-turned.png", page.screenshot())
     no_errors(page)
 
 
