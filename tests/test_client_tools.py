@@ -404,6 +404,17 @@ def test_measure_distance_and_position_angle_equal_astropys(server, page):
     assert page.locator("[data-measure=position-angle]").text_content() == f"{angle:.2f}° east of north"
     assert page.locator(".ts-shape-label").text_content() == f"{degrees * 60:.3f}′ · PA {angle:.1f}°"
     save_artifact("tools-measure.png", page.screenshot())
+    # Turned and mirrored, the label still reads left to right.
+    page.evaluate("() => { const v = window.tileserverViewer; v.transform.set({quarter: 3, flipY: true});"
+                  " v.viewTransformed(); }")
+    ends = page.evaluate("""() => { const t = document.querySelector('.ts-shape-label').firstChild;
+        const at = (i) => { const r = document.createRange(); r.setStart(t, i); r.setEnd(t, i + 1);
+            return r.getBoundingClientRect(); };
+        const a = at(0), b = at(t.textContent.length - 1); return [a.x, a.y, b.x, b.y]; }""")
+    assert ends[0] < ends[2] - 50 and abs(ends[1] - ends[3]) < 1, ends
+    save_artifact("tools-measure-turned.png", page.screenshot())
+    page.evaluate("() => { const v = window.tileserverViewer; v.transform.set({quarter: 0, flipY: false});"
+                  " v.viewTransformed(); }")
 
     # Without a WCS: pixels.
     open_viewer(page, server, "image=plain.fits&x=100.5&y=75.5&zoom=2")
