@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import threading
+import tracemalloc
 
 import pytest
 
 from tileserver.iip import Render
-from tileserver.store.tilecache import CachedTile, TileCache, TileKey
+from tileserver.store.tilecache import CachedTile, TileCache, TileKey, entry_size
 from tileserver.web import api
 
 from support.servers import wait_for
@@ -124,12 +125,37 @@ def test_tile_cache_bounded_by_count_and_bytes():
     by_bytes = TileCache(max_count=100, max_bytes=3000)
     for i in range(10):
         by_bytes.put(key(i), CachedTile(b'"e"', bytes(500)))
-    assert by_bytes.nbytes <= 3000 and by_bytes.count == 3000 // (500 + 300)
+    assert by_bytes.nbytes <= 3000 and by_bytes.count == 3000 // entry_size(key(0), CachedTile(b'"e"', bytes(500)))
     by_bytes.put(key(99), CachedTile(b'"e"', bytes(5000)))  # larger than the whole cache: not kept
     assert by_bytes.get(key(99)) is None
     off = TileCache(max_count=0, max_bytes=3000)
     off.put(key(1), CachedTile(b'"e"', b"x"))
     assert off.count == 0
+
+
+def test_tile_cache_keeps_no_answer_over_its_entry_cap():
+    cache = TileCache(max_count=100, max_bytes=10**8, max_entry_bytes=10_000)
+    cache.put(key(1), CachedTile(b'"e"', bytes(10_000)))
+    cache.put(key(2), CachedTile(b'"e"', bytes(10_001)))  # a HiPS Allsky in FITS, say: served, not kept
+    assert cache.get(key(1)) is not None and cache.get(key(2)) is None and cache.count == 1
+
+
+def test_tile_cache_byte_bound_bounds_the_memory_it_holds():
+    """Keys count too: the display settings of a long query string are tens of kB of Python objects."""
+    bound = 2 * 2**20
+    cache = TileCache(max_count=10**6, max_bytes=bound)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            twist = tuple(tuple(float(i + j + k) for k in range(100)) for j in range(3))  # a long CTW
+            cache.put(TileKey(f"image{i}", (0, i), Render(contrast=float(i), twist=twist)),
+                      CachedTile(b'"%d"' % i, bytes(300)))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert cache.nbytes <= bound and 0 < cache.count < 2000
+    assert held <= 1.1 * bound, f"{held} bytes held for a bound of {bound}"
 
 
 def test_tile_cache_least_recently_used_goes_first():

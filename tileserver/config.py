@@ -128,6 +128,7 @@ SETTINGS: tuple[Setting, ...] = (
        min=0, max=10**8),
     _s("max_cache_tile_bytes", int, 256 * 2**20, "Most bytes of encoded tiles kept in each worker's memory cache.",
        "cache", min=0, max=2**40),
+    _s("max_cache_tile_entry_bytes", int, 2**21, "Largest answer a worker's memory cache keeps.", "cache", min=0),
     _s("max_open_files", int, 64, "Most cached pyramids each worker keeps open.", "cache", min=1, max=10**5),
     # websocket
     _s("ws_heartbeat_interval", float, 20.0, "Seconds between two heartbeats on a websocket; keep it below the "
@@ -233,6 +234,7 @@ class Settings:
     min_free_bytes: int = _default("min_free_bytes")
     max_cache_tile_count: int = _default("max_cache_tile_count")
     max_cache_tile_bytes: int = _default("max_cache_tile_bytes")
+    max_cache_tile_entry_bytes: int = _default("max_cache_tile_entry_bytes")
     max_open_files: int = _default("max_open_files")
     # websocket
     ws_heartbeat_interval: float = _default("ws_heartbeat_interval")

@@ -49,7 +49,8 @@ class Engine(Lifecycle):
             self.remote = RemoteSources(settings)
         self.cache = for_settings(settings)
         self.cache.on_evict = self._let_go
-        self.tiles = TileCache(settings.max_cache_tile_count, settings.max_cache_tile_bytes)
+        self.tiles = TileCache(settings.max_cache_tile_count, settings.max_cache_tile_bytes,
+                               settings.max_cache_tile_entry_bytes)
         self._open: LRUCache[str, Image] = LRUCache(maxsize=settings.max_open_files)
         self._lock = threading.Lock()
         self._builds = threading.BoundedSemaphore(settings.max_concurrent_builds)

@@ -4,19 +4,25 @@ Keyed by TileKey, the frozen record of everything that changes a tile's bytes: t
 changes with the file), the tile and the display settings; HiPS and IIIF answers have frozen keys of their own.
 Settings that change every tile (defaults, quality) are fixed for the life of the process, so they need not be
 part of the key.
+
+The byte bound counts what an entry really holds: the answer's bytes, its ETag and its key, measured (a key holds
+the display settings, which a long query string makes tens of kB of Python objects). An answer bigger than the
+per-entry cap (a HiPS Allsky in FITS, a large IIIF region) is served but not kept: a few of them would crowd out
+thousands of tiles.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 
 from cachetools import LRUCache
 
 from ..iip import Render
 
-ENTRY_OVERHEAD = 300  # bytes of key, ETag and bookkeeping counted with each tile
+ENTRY_OVERHEAD = 400  # bytes of bookkeeping counted with each entry (the LRU's dicts and links, the value tuple)
 
 
 @dataclass(frozen=True)
@@ -32,15 +38,28 @@ class CachedTile:
     data: bytes
 
 
-def _size(tile: CachedTile) -> int:
-    return len(tile.data) + ENTRY_OVERHEAD
+def deep_size(obj: object) -> int:
+    """Bytes held by a key: its object and, through dataclass fields, tuples and frozensets, all it refers to."""
+    size = -(-sys.getsizeof(obj) // 16) * 16  # as allocated: in multiples of 16 bytes
+    if is_dataclass(obj) and not isinstance(obj, type):
+        size += sum(deep_size(getattr(obj, f.name)) for f in fields(obj))
+    elif isinstance(obj, (tuple, list, frozenset, set)):
+        size += sum(deep_size(item) for item in obj)
+    return size
+
+
+def entry_size(key: Hashable, tile: CachedTile) -> int:
+    return deep_size(key) + deep_size(tile) + ENTRY_OVERHEAD  # the tile: its answer and ETag included
 
 
 class TileCache:
-    def __init__(self, max_count: int, max_bytes: int) -> None:
+    def __init__(self, max_count: int, max_bytes: int, max_entry_bytes: int | None = None) -> None:
         self.max_count = max_count
         self.max_bytes = max_bytes
-        self._cache: LRUCache[Hashable, CachedTile] = LRUCache(maxsize=max(1, max_bytes), getsizeof=_size)
+        self.max_entry_bytes = max_bytes if max_entry_bytes is None else max_entry_bytes
+        # Values are (tile, its entry's size), the size measured once, when stored.
+        self._cache: LRUCache[Hashable, tuple[CachedTile, int]] = LRUCache(maxsize=max(1, max_bytes),
+                                                                           getsizeof=lambda value: value[1])
         # Rendering threads may store while the event loop reads: cachetools is not thread-safe.
         self._lock = threading.Lock()
         self.hits = 0
@@ -48,18 +67,21 @@ class TileCache:
 
     def get(self, key: Hashable) -> CachedTile | None:
         with self._lock:
-            tile = self._cache.get(key)
-        if tile is None:
+            value = self._cache.get(key)
+        if value is None:
             self.misses += 1
-        else:
-            self.hits += 1
-        return tile
+            return None
+        self.hits += 1
+        return value[0]
 
     def put(self, key: Hashable, tile: CachedTile) -> None:
-        if self.max_count == 0 or _size(tile) > self.max_bytes:
+        if self.max_count == 0 or len(tile.data) > self.max_entry_bytes:
+            return
+        size = entry_size(key, tile)
+        if size > self.max_bytes:
             return
         with self._lock:
-            self._cache[key] = tile
+            self._cache[key] = (tile, size)
             while len(self._cache) > self.max_count:
                 self._cache.popitem()
 

@@ -20,7 +20,7 @@ from ..errors import InvalidParameter, Overloaded, SourceChanged
 from ..images import listing
 from ..lifecycle import PREVIEW as PREVIEW_TAG
 from ..store.pyramid import CorruptEntry
-from ..store.tilecache import CachedTile, TileKey
+from ..store.tilecache import CachedTile, TileKey, deep_size
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # the URL names the image's cache tag (V=): its bytes never change
 REVALIDATE = b"public, max-age=60, must-revalidate"
@@ -51,9 +51,11 @@ class Api:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tiles = engine.tiles
-        # Query strings of tiles served, for the fast path: about as many as the memory cache can hold tiles.
+        # Query strings of tiles served, for the fast path: about as many as the memory cache can hold tiles, and
+        # their keys (display settings: a long query makes a big one) in an eighth of the cache's bytes.
         self._known: dict[bytes, KnownTile] = {}
         self._max_known = max(1024, 2 * engine.settings.max_cache_tile_count)
+        self._known_bytes, self._max_known_bytes = 0, max(4 << 20, engine.settings.max_cache_tile_bytes // 8)
         # FIF -> (time checked, cache key): re-checked every KEY_TTL s, so a rewritten file shows up promptly.
         self._keys: dict[tuple[str, str | None], tuple[float, str]] = {}
         self._opening: dict[str, asyncio.Future[Image]] = {}  # one open (or build) per image, however many ask
@@ -188,8 +190,11 @@ class Api:
             if not final:
                 return TileResponse(tile, cache_control)
             self.tiles.put(key, tile)
-        if len(self._known) >= self._max_known:
-            self._known.clear()
+        if raw not in self._known:
+            if len(self._known) >= self._max_known or self._known_bytes >= self._max_known_bytes:
+                self._known.clear()
+                self._known_bytes = 0
+            self._known_bytes += len(raw) + deep_size(key)
         self._known[raw] = KnownTile((query.fif, query.selector), key, cache_control)
         return TileResponse(tile, cache_control)
 
