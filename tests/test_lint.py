@@ -135,36 +135,39 @@ def test_the_suppression_check_reads_reasons() -> None:
 TESTS = ROOT / "tests"
 
 
-def conftest_imports(tree: ast.Module) -> list[str]:
-    """The imports of conftest (plain, from, or lazy inside a function): fixtures come by name from pytest, helpers
-    from the support package."""
+def helper_imports(tree: ast.Module) -> list[str]:
+    """Imports of conftest or of a test module (plain, from, or lazy inside a function): fixtures come by name from
+    pytest, helpers from the support package."""
+    def shared(name: str) -> bool:
+        return name.split(".")[0] == "conftest" or name.split(".")[0].startswith("test_")
+
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [alias.name for alias in node.names if alias.name.split(".")[0] == "conftest"]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "conftest":
+            found += [alias.name for alias in node.names if shared(alias.name)]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and shared(node.module or ""):
             found.append(f"from {node.module} import {', '.join(alias.name for alias in node.names)}")
     return found
 
 
-def test_test_modules_take_helpers_from_support_not_conftest() -> None:
-    """Helpers shared by test modules live in tests/support/ (images, servers, proxies, browser, door); conftest.py
-    only holds fixtures, and nothing imports it."""
+def test_test_modules_take_helpers_from_support() -> None:
+    """Helpers shared by test modules live in tests/support/ (images, servers, proxies, browser, viewer, websocket,
+    fuzz, door); conftest.py only holds fixtures, and no module imports it or a test module."""
     offenders = {}
-    for path in sorted(TESTS.rglob("*.py")):
-        if path.name != "conftest.py" and conftest_imports(ast.parse(path.read_text(encoding="utf-8"))):
-            offenders[str(path.relative_to(ROOT))] = conftest_imports(ast.parse(path.read_text(encoding="utf-8")))
-    for path in sorted((ROOT / "benchmarks").rglob("*.py")):
-        if conftest_imports(ast.parse(path.read_text(encoding="utf-8"))):
-            offenders[str(path.relative_to(ROOT))] = ["conftest"]
-    assert offenders == {}, "import these helpers from tests/support/ (move them there if they are in conftest.py)"
+    for path in sorted([*TESTS.rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]):
+        found = helper_imports(ast.parse(path.read_text(encoding="utf-8")))
+        if found and path.name != "conftest.py":
+            offenders[str(path.relative_to(ROOT))] = found
+    assert offenders == {}, "import these helpers from tests/support/ (move them there from conftest.py or the test)"
     assert not (TESTS / "proxies.py").exists(), "the proxies' helpers are tests/support/proxies.py"
 
 
-def test_the_conftest_check_sees_imports() -> None:
-    tree = ast.parse("from conftest import sky\nimport conftest\ndef f():\n    from conftest import ROOT, wait_for\n")
-    assert conftest_imports(tree) == ["from conftest import sky", "conftest", "from conftest import ROOT, wait_for"]
-    assert conftest_imports(ast.parse("from support.images import sky\nimport support\n")) == []
+def test_the_helper_import_check_sees_imports() -> None:
+    tree = ast.parse("from conftest import sky\nimport conftest\ndef f():\n    from conftest import ROOT, wait_for\n"
+                     "from test_api import decode\nimport test_ws\n")
+    assert sorted(helper_imports(tree)) == ["conftest", "from conftest import ROOT, wait_for",
+                                            "from conftest import sky", "from test_api import decode", "test_ws"]
+    assert helper_imports(ast.parse("from support.images import sky\nimport support\nimport testing\n")) == []
 
 
 def node_suites_run(tree: ast.Module) -> list[str]:

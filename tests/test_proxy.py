@@ -33,7 +33,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     write_image(folder / "data" / "a.fits", WIDTH, HEIGHT, seed=3)
     write_image(folder / "data" / "night 1" / "b.fits", 200, 100, seed=4)
     server = start_backend(folder / "data", folder / "cache", "--tile-size", str(TILE), "--workers", "2",
-                                   "--root-path", "/vis")
+                           "--root-path", "/vis")
     yield server
     server.stop()
 

@@ -33,8 +33,8 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         write_image(folder / "data" / name, 200, 150, seed=seed)
     (folder / "access.conf").write_text(RULES, encoding="utf-8")
     server = start_backend(folder / "data", folder / "cache", "--workers", "2", "--root-path", "/vis",
-                                   "--access-file", str(folder / "access.conf"),
-                                   "--proxy-secret-file", str(proxies.secret_file(folder)))
+                           "--access-file", str(folder / "access.conf"),
+                           "--proxy-secret-file", str(proxies.secret_file(folder)))
     yield server
     server.stop()
 

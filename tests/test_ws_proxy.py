@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 from astropy.io import fits
-from test_ws import (
+
+from support import proxies
+from support.images import sky, write_image
+from support.servers import LiveServer, run_async, start_backend
+from support.websocket import (
     check_abusers_are_closed_alone,
     check_idle_sockets,
     check_progress_across_workers,
     check_rewrite_is_noticed,
     write_slow_image,
 )
-
-from support import proxies
-from support.images import sky, write_image
-from support.servers import LiveServer, run_async, start_backend
 
 pytestmark = pytest.mark.proxy
 
@@ -33,7 +33,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     for name in ("slow-nginx.fits.gz", "slow-apache.fits.gz"):
         write_slow_image(data, name)
     server = start_backend(data, folder / "cache", "--workers", "2", "--root-path", "/vis",
-                                   "--ws-heartbeat-interval", "1", "--ws-watch-interval", "0.2")
+                           "--ws-heartbeat-interval", "1", "--ws-watch-interval", "0.2")
     yield server, data
     server.stop()
 
