@@ -2,9 +2,8 @@
 `servers` (real tileserver processes, ports, polling), `proxies` (the shipped nginx and Apache configurations, run
 for real), `browser` (Chromium pages), `viewer` (the web client's images, server and state as the browser tests read
 it), `websocket` (checks of the websocket channel on a real server, direct or proxied), `fuzz` (the file fuzzer's
-seeds and mutations) and `door` (the suite-wide audit of file opens). Fixtures live in
-conftest.py, which uses these; test modules import from here, never from conftest.py or from one another
-(tests/test_lint.py checks)."""
+seeds and mutations) and `door` (the suite-wide audit of file opens). Fixtures live in conftest.py, which uses
+these; test modules import from here, never from conftest.py or from one another (tests/test_lint.py checks)."""
 
 from __future__ import annotations
 
