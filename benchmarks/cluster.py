@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tileserver.cluster.services import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 TILE = 256
 
@@ -126,11 +128,7 @@ def wrk(url: str, paths: list[str], base: Path, duration: int, connections: int)
 
 
 def start_embedded(data: Path, cache: Path, base: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = env_without_settings()
     env.update(TILESERVER_DATA_DIR=str(data), TILESERVER_CACHE_DIR=str(cache), XDG_CONFIG_HOME=str(base))
     log = open(base / "embedded.log", "wb")

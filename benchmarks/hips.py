@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.wcs import WCS
 from astropy_healpix import lonlat_to_healpix
+
+from tileserver.cluster.services import free_port
 
 IMAGE = "field.fits"
 
@@ -76,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="hips-bench-"))
     (root / "data").mkdir(parents=True, exist_ok=True)
     wcs = make_image(root / "data" / IMAGE, args.size, args.scale)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "TILESERVER_DATA_DIR": str(root / "data"), "TILESERVER_CACHE_DIR": str(root / "cache")}
     server = subprocess.Popen([sys.executable, "-m", "tileserver", "--no-browser", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

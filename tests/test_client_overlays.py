@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from regions import Regions
 
 from support import save_artifact
 from support.images import sky, tan_header
-from support.servers import LiveServer
+from support.servers import LiveServer, server_env
 from support.viewer import grab, no_errors, screen_point, settle, write_fits
 
 pytestmark = pytest.mark.browser
@@ -94,9 +93,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
-    env.update({"TILESERVER_DATA_DIR": str(folders["data"]), "TILESERVER_CACHE_DIR": str(folders["cache"]),
-                "TILESERVER_EXTRA_DIR": str(folders["extra"]), "XDG_CONFIG_HOME": str(folders["root"] / "config")})
+    env = {**server_env(folders["data"], folders["cache"], folders["root"] / "config"),
+           "TILESERVER_EXTRA_DIR": str(folders["extra"])}
     srv = LiveServer(["--tile-size", "128"], env, folders["root"] / "server.log").start()
     yield srv
     srv.stop()

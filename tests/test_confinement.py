@@ -27,7 +27,7 @@ from tileserver.errors import Forbidden, ImageNotFound
 from tileserver.web import api
 
 from support import ROOT
-from support.servers import free_port
+from support.servers import free_port, server_env
 
 NOT_FOUND = {"detail": [{"loc": ["query", "FIF"], "msg": "no such image", "type": "not_found"}]}
 
@@ -277,9 +277,7 @@ def test_unreadable_file_answers_like_a_missing_one(tmp_path):
     (data / "locked.fits").chmod(0)
     (data / "locked").chmod(0)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), TILESERVER_DATA_DIR=str(data),
-               TILESERVER_CACHE_DIR=str(cache))
+    env = server_env(data, cache, tmp_path / "config")
     command = [sys.executable, "-m", "tileserver", "--no-browser", "--port", str(port)]
     if os.geteuid() == 0:
         command = [shutil.which("setpriv") or "setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]

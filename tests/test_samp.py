@@ -8,7 +8,6 @@ folder named by a file: URL, refusing any other with a message. Plus the server'
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 import warnings
@@ -24,7 +23,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from support.images import sky, tan_header
-from support.servers import LiveServer, wait_for
+from support.servers import LiveServer, server_env, wait_for
 
 W, H = 500, 400
 
@@ -144,9 +143,7 @@ def server(tmp_path: Path, data_dir: Path, make_fits: Any) -> Iterator[LiveServe
     wcs = WCS(tan_header(W, H))
     ra, dec = wcs.wcs_pix2world([100, 250, 400], [80, 200, 330], 1)
     Table({"id": [1, 2, 3], "RAJ2000": ra, "DEJ2000": dec}).write(extra / "stars.csv", format="csv")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
-    env.update({"TILESERVER_DATA_DIR": str(data_dir), "TILESERVER_CACHE_DIR": str(tmp_path / "cache"),
-                "TILESERVER_EXTRA_DIR": str(extra), "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    env = {**server_env(data_dir, tmp_path / "cache", tmp_path / "config"), "TILESERVER_EXTRA_DIR": str(extra)}
     srv = LiveServer(["--tile-size", "128"], env, tmp_path / "server.log").start()
     yield srv
     srv.stop()
