@@ -20,7 +20,7 @@ from PIL import Image
 from support import ARTIFACTS, save_artifact, save_figure
 from support.images import SOLAR, mosaic, sky, tan_header
 from support.servers import LiveServer
-from support.viewer import hover, no_errors, open_viewer, start_server
+from support.viewer import hover, no_errors, open_viewer, start_server, write_fits
 
 pytestmark = pytest.mark.browser
 
@@ -41,26 +41,20 @@ def dark_sky() -> np.ndarray:
     return data.astype(np.float32)
 
 
-def write(path: Path, data: np.ndarray, header: dict[str, Any]) -> None:
-    hdu = fits.PrimaryHDU(data)
-    hdu.header.update(header)
-    hdu.writeto(path)
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("firstlook")
     data = root / "data"
     data.mkdir()
-    write(data / "dark.fits", dark_sky(), tan_header(600, 400))
+    write_fits(data / "dark.fits", dark_sky(), tan_header(600, 400))
     y, x = np.mgrid[:512, :512]
     radius = np.hypot(x - 255.5, y - 255.5) * 4.8 / 960  # solar radii
     disk = np.where(radius < 1, 800 * (1 - 0.6 * (1 - np.sqrt(np.clip(1 - radius**2, 0, 1)))), 5.0)
-    write(data / "sun.fits", disk.astype(np.float32), SOLAR)
+    write_fits(data / "sun.fits", disk.astype(np.float32), SOLAR)
     velocity = -50 + 0.5 * np.arange(200)  # km/s
     line = np.exp(-((velocity[:, None, None] - 10 * (x[None, ::4, ::4] - 64) / 64) ** 2) / 50)
     cube = (np.random.default_rng(1).normal(0, 0.05, (200, 128, 128)) + 3 * line).astype(np.float32)
-    write(data / "cube.fits", cube, {**tan_header(128, 128), **CUBE})
+    write_fits(data / "cube.fits", cube, {**tan_header(128, 128), **CUBE})
     tiff = (1000 + 500 * np.clip(sky(300, 200, seed=9) / 400, 0, 1)).astype(np.uint16)
     Image.fromarray(tiff).save(data / "detector.tif")
     mosaic(data / "mosaic.fits")
