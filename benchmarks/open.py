@@ -37,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from build import STRIP_ROWS, sky_rows, write_fits_float, write_tiff16
-from serve import free_port, start_server, stop_server
+from serve import start_server, stop_server
+
+from tileserver.cluster.services import free_port
 
 VISIOMATIC = "VisiOmatic (recorded): 9.6-10.3 s to first view per GiB, 3.6 GB RSS per GiB, 9.33 B/px"
 POLL = 0.02  # seconds between two INFO polls while waiting for the final build
