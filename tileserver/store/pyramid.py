@@ -31,7 +31,7 @@ FORMAT_VERSION = 3
 CHECKSUMS = "checksums.u64"  # the checksum of every stored tile, level after level (see tile_checksum)
 CHUNK_BYTES = 4 << 20  # float32 bytes of source rows read (and binned) at a time
 GATE_ENV = "TILESERVER_TEST_BUILD_GATE"
-WRITES_PENDING = 2  # rows of tiles handed to the writer thread and not yet written, at most
+WRITES_PENDING = 1  # rows of tiles handed to the writer thread and not yet written, at most
 SPARSE_NAN = 1 / 16  # above this fraction of blank output pixels, bin2 redoes the whole array NaN-aware
 
 Progress = Callable[[str, float], None]
