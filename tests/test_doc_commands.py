@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "tileserver cache warm /data/images --shard 3/8": "test_cachecli.py::test_shards_split_the_images",
     "tileserver cache warm /data/images --shard 1/3": "test_cachecli.py::test_shards_split_the_images",
     "tileserver cache warm FOLDER": "test_cluster.py::test_cache_warm_on_the_workers_is_resumable",
+    "tileserver cache warm surveys/2026": "test_cluster.py::test_cache_warm_of_a_bucket_prefix",
     "tileserver cache warm|list|clear": "test_cachecli.py::test_warm_list_clear",
     "tileserver cluster up --data-dir ~/images --nodes 3 --workers 2 --port 8080 --state-dir /tmp/tc":
         "test_cluster.py::test_cluster_up_starts_every_engine",

@@ -267,7 +267,8 @@ def build(
             os.close(fd)
     if sums is not None:
         with open(folder / CHECKSUMS, "wb") as f:
-            f.write(np.concatenate([sums[z] for z in stored]).tobytes())
+            # An image of one level read from its source stores no level: its checksum file is empty.
+            f.write(b"".join(sums[z].tobytes() for z in stored))
             os.fsync(f.fileno())
     manifest: Built = {
         "format": FORMAT_VERSION,
