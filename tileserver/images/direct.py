@@ -147,9 +147,15 @@ class DirectPixels:
             offsets = np.array([-1 if st is None else st.offset + (s - st.first) * self.row_bytes + skip
                                 for s, st in where], np.int64)
             gaps = offsets < 0
-        if gaps.any():  # rows in a gap of the file (none in a file we accept): blank
-            raw[gaps] = 0
-        flat, fd = memoryview(raw.reshape(-1).data), file.fd
+        fd = file.fd
+        if not gaps.any():  # a pread per row, joined: half the cost of preadv into slices of the buffer
+            data = b"".join([os.pread(fd, width, offset) for offset in offsets.tolist()])
+            if len(data) != raw.size:
+                raise SourceChanged(CHANGED)
+            raw.reshape(-1)[:] = np.frombuffer(data, np.uint8)
+            return False
+        raw[gaps] = 0  # rows in a gap of the file (none in a file we accept): blank
+        flat = memoryview(raw.reshape(-1).data)
         for i, offset in enumerate(offsets.tolist()):
             if offset >= 0 and os.preadv(fd, [flat[i * width:(i + 1) * width]], offset) != width:
                 raise SourceChanged(CHANGED)
