@@ -17,7 +17,7 @@ from astropy.wcs import WCS
 from support import save_artifact
 from support.images import SOLAR, mosaic, sky, tan_header
 from support.servers import LiveServer
-from support.viewer import no_errors, open_viewer, readout, settle, start_server, write_fits
+from support.viewer import hover, no_errors, open_viewer, readout, settle, start_server, write_fits
 
 pytestmark = pytest.mark.browser
 
@@ -151,14 +151,7 @@ def turned_point(page: Any, x: float, y: float) -> tuple[float, float]:
 
 
 def hover_turned(page: Any, x: float, y: float) -> dict[str, Any]:
-    px, py = turned_point(page, x, y)
-    page.mouse.move(px + 1, py)
-    page.mouse.move(px, py)
-    page.wait_for_function("""([x, y]) => { const r = document.querySelector('.ts-row-cursor');
-        return Math.abs(r.dataset.x - x) <= 0.5 && Math.abs(r.dataset.y - y) <= 0.5
-            && r.dataset.pixel === `${Math.round(r.dataset.x)},${Math.round(r.dataset.y)}`
-            && !r.querySelector('.ts-stale'); }""", arg=[x, y], timeout=10000)
-    return readout(page, "cursor")
+    return hover(page, x, y, turned_point)
 
 
 def test_readout_stays_right_when_turned_and_flipped(server, page, folders):

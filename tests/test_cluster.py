@@ -209,7 +209,7 @@ def test_redis_restarted_nodes_reconnect(cluster: Cluster) -> None:
     new = services.start_redis(cluster.state, url.port, url.password)
     cluster.replace_pid("redis", old, new)
     name = "after-restart.fits"
-    write_image(cluster.data / name, 4096, 4096, seed=11)  # a build long enough to report its progress
+    write_image(cluster.data / name, 8192, 8192, seed=11)  # a build long enough (seconds) to report its progress
     messages: list[dict[str, Any]] = []
     done = threading.Event()
     watch(cluster.url, name, messages, done)

@@ -166,9 +166,11 @@ def centre(page: Any, x: float, y: float) -> None:
                   " v.map.setView(v.mapping.fitsToLatLng(x, y), v.map.getZoom(), {animate: false}); }", [x, y])
 
 
-def hover(page: Any, x: float, y: float) -> dict[str, Any]:
-    """Move the mouse over FITS pixel (x, y) and return the cursor readout once its value has arrived."""
-    px, py = screen_point(page, x, y)
+def hover(page: Any, x: float, y: float, locate: Callable[[Any, float, float], tuple[float, float]] | None = None
+          ) -> dict[str, Any]:
+    """Move the mouse over FITS pixel (x, y) and return the cursor readout once its value has arrived. `locate`
+    finds the pixel on the screen (default: screen_point; a turned view has its own)."""
+    px, py = (locate or screen_point)(page, x, y)
     # Arrive from a neighbouring screen pixel: a mouse that does not move sends no event.
     page.mouse.move(px + 1, py)
     page.mouse.move(px, py)
