@@ -140,7 +140,7 @@ def test_concurrent_first_views_build_once(live_server, make_fits, data_dir, cac
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_killing_the_builder_leaves_nothing_stuck(live_server, make_fits, data_dir, cache_dir, reference, seed):
-    name = f"big{seed}.fits"
+    name = f"big{seed}.fits.gz"  # a plain FITS of this size is built in 30 ms (too quick to catch): gzip'd, ~0.4 s
     make_fits(name, data=sky(2500, 2500, seed))
     srv = live_server(*WORKERS)
     master = srv.proc.pid
