@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from tileserver.images import direct
 from tileserver.store import pyramid
 
 from support import proxies
@@ -87,8 +88,26 @@ def test_info_and_tiles_before_the_build_then_final_tiles_with_new_etags(client_
         "level0.f32", "level1.f32"]  # the cache holds the reduced levels only
 
 
+@pytest.fixture(params=["pread", "leased map"])
+def reads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Full-resolution windows read with a pread per row, or copied from a map under a read lease (as a server
+    does: it listens for the lease-break signal)."""
+    if request.param == "pread":
+        yield request.param
+        return
+    previous = signal.getsignal(signal.SIGIO)
+    monkeypatch.setattr(direct._leases, "enabled", False)  # set again by watch_leases, put back after the test
+    assert direct.watch_leases()
+    yield request.param
+    signal.signal(signal.SIGIO, previous)
+
+
+def mapped_by_us(path: Path) -> bool:
+    return str(path) in Path("/proc/self/maps").read_text()
+
+
 @pytest.mark.parametrize("bitpix", [8, 16, 32, 64, -32, -64])
-def test_values_profiles_and_cutouts_are_the_source_exactly(client_for, make_fits, data_dir, gate, bitpix):
+def test_values_profiles_and_cutouts_are_the_source_exactly(client_for, make_fits, data_dir, gate, bitpix, reads):
     rng = np.random.default_rng(bitpix + 100)
     dtype = {8: np.uint8, 16: np.int16, 32: np.int32, 64: np.int64, -32: np.float32, -64: np.float64}[bitpix]
     data = (rng.random((HEIGHT, WIDTH)) * 200).astype(dtype)
@@ -112,6 +131,7 @@ def test_values_profiles_and_cutouts_are_the_source_exactly(client_for, make_fit
         with np.errstate(invalid="ignore"):
             binned = np.nanmean(block, axis=(1, 3))[::-1]
         np.testing.assert_allclose(hdul[0].data, binned, rtol=1e-6)
+    assert mapped_by_us(data_dir / "a.fits") == (reads == "leased map")  # the values above came the way named
     gate.unlink()
     final_info(client)
     assert client.get("/api?FIF=a.fits&VAL=317,233").json()["values"][0] == float(expected[232, 316])

@@ -110,3 +110,76 @@ def test_a_served_file_truncated_while_tiles_are_read_then_rewritten(live_server
     assert value == float(new[39, 29])  # the new version is served
     gate.unlink()
     wait_for(lambda: httpx.get(url + "&INFO", timeout=30).json()["final"], "the new version's build")
+
+
+def server_pids(master: int) -> list[int]:
+    """The server process and its workers."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        children = []
+    return [master, *map(int, children)]
+
+
+def mapping(pids: list[int], path: Path) -> list[int]:
+    """Which of pids have the file mapped."""
+    found = []
+    for pid in pids:
+        try:
+            if str(path) in Path(f"/proc/{pid}/maps").read_text():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def leases(path: Path) -> list[int]:
+    """The pids holding a lease on the file, from /proc/locks."""
+    inode = str(os.stat(path).st_ino)
+    holders = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()[1:]
+        if fields[0] == "LEASE" and fields[4].rsplit(":", 1)[1] == inode:
+            holders.append(int(fields[3]))
+    return holders
+
+
+def test_full_resolution_tiles_come_from_a_leased_map_that_a_writer_takes_back(live_server, data_dir):
+    """Each worker maps the file under a read lease; a writer's open waits only until every worker has dropped its
+    map and given the lease back (not the kernel's lease-break time), and the version it writes is served."""
+    path = data_dir / "a.fits"
+    old = sky(WIDTH, HEIGHT, seed=3)
+    write(path, old)
+    server = live_server("--workers", "2")
+    url = server.url + "/api?FIF=a.fits"
+    pids = wait_for(lambda: len(p := server_pids(server.proc.pid)) == 3 and p, "2 workers")
+    for _ in range(2):  # both workers, most likely: each has its own map and lease
+        for i in range(48):
+            assert httpx.get(f"{url}&JTL={TOP},{i}", timeout=30).status_code == 200
+    assert httpx.get(url + "&VAL=30,40", timeout=30).json()["values"][0] == float(old[39, 29])
+    holders = mapping(pids, path)
+    assert holders and set(holders) <= set(pids[1:]) and sorted(leases(path)) == sorted(holders)
+    new = sky(WIDTH, HEIGHT, seed=4)
+    with open(path, "r+b") as f:  # waits for the leases
+        assert mapping(pids, path) == [] and leases(path) == []  # given back, not broken by the kernel's timeout
+        f.seek(2880)
+        f.write(new.astype(">f4").tobytes())
+    wait_for(lambda: httpx.get(url + "&VAL=30,40", timeout=30).json()["values"][0] == float(new[39, 29]),
+             "the new version")
+    for i in range(48):
+        assert httpx.get(f"{url}&JTL={TOP},{i}", timeout=30).status_code in (200, 503)
+    assert server.proc.poll() is None and server_pids(server.proc.pid)[1:] == pids[1:]  # no worker died
+
+
+def test_a_file_open_for_writing_is_read_without_a_map(live_server, data_dir):
+    """The kernel refuses a lease on a file some process has open for writing: its tiles are read with pread."""
+    path = data_dir / "a.fits"
+    data = sky(WIDTH, HEIGHT, seed=5)
+    write(path, data)
+    with open(path, "r+b"):
+        server = live_server()
+        url = server.url + "/api?FIF=a.fits"
+        for i in range(48):
+            assert httpx.get(f"{url}&JTL={TOP},{i}", timeout=30).status_code == 200
+        assert httpx.get(url + "&VAL=30,40", timeout=30).json()["values"][0] == float(data[39, 29])
+        assert mapping(server_pids(server.proc.pid), path) == [] and leases(path) == []

@@ -48,8 +48,8 @@ def deep_size(obj: object) -> int:
     return size
 
 
-def entry_size(key: Hashable, tile: CachedTile) -> int:
-    return deep_size(key) + deep_size(tile) + ENTRY_OVERHEAD  # the tile: its answer and ETag included
+def entry_size(key_bytes: int, tile: CachedTile) -> int:
+    return key_bytes + deep_size(tile) + ENTRY_OVERHEAD  # the tile: its answer and ETag included
 
 
 class TileCache:
@@ -74,10 +74,11 @@ class TileCache:
         self.hits += 1
         return value[0]
 
-    def put(self, key: Hashable, tile: CachedTile) -> None:
+    def put(self, key: Hashable, tile: CachedTile, key_bytes: int | None = None) -> None:
+        """Keep tile under key; key_bytes is deep_size(key), when the caller has it already."""
         if self.max_count == 0 or len(tile.data) > self.max_entry_bytes:
             return
-        size = entry_size(key, tile)
+        size = entry_size(deep_size(key) if key_bytes is None else key_bytes, tile)
         if size > self.max_bytes:
             return
         with self._lock:

@@ -178,6 +178,7 @@ class Api:
         else:
             cache_control = REVALIDATE
         tile = self.tiles.get(key) if final else None
+        key_bytes = None
         if tile is None:
             etag = self.engine.etag(image, query).encode()
             if none_match(request.scope, etag):
@@ -189,12 +190,13 @@ class Api:
             tile = CachedTile(etag, data)
             if not final:
                 return TileResponse(tile, cache_control)
-            self.tiles.put(key, tile)
+            key_bytes = deep_size(key)  # measured once, for both the tile cache and the index of query strings
+            self.tiles.put(key, tile, key_bytes)
         if raw not in self._known:
             if len(self._known) >= self._max_known or self._known_bytes >= self._max_known_bytes:
                 self._known.clear()
                 self._known_bytes = 0
-            self._known_bytes += len(raw) + deep_size(key)
+            self._known_bytes += len(raw) + (deep_size(key) if key_bytes is None else key_bytes)
         self._known[raw] = KnownTile((query.fif, query.selector), key, cache_control)
         return TileResponse(tile, cache_control)
 

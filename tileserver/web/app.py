@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
@@ -17,6 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from .. import access, config
 from ..engine import Engine
+from ..images import direct
 from . import analysis, api, hips, iiif, overlays, samp, static, status, ws
 from .errors import HANDLERS
 from .files import DoorFiles
@@ -112,6 +114,9 @@ def create_app(settings: config.Settings) -> Starlette:
     monitor = Monitor(settings, engine)
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # A server's full-resolution tiles are copied from maps of its sources, under leases (not in a test's
+        # in-process client, whose loop runs in another thread).
+        direct.watch_leases(asyncio.get_running_loop())
         yield
         await run_in_threadpool(engine.close)  # builds in progress finish, open files close
 
