@@ -40,6 +40,7 @@ log = logging.getLogger("tileserver")
 
 PREVIEW = "-preview"  # appended to the cache tag of an image whose reduced levels are not built yet
 BUILD_RETRY = 10.0  # seconds before a build that failed for a passing reason (busy, store down) is tried again
+ROOM_CHECK = 1.0  # seconds between looks at a full cache disk, for a build that found no room there
 
 
 @dataclass
@@ -209,12 +210,23 @@ class Lifecycle:
 
     def opened(self, key: str) -> Image | None:
         """The image open under key in this process, if any; a preview whose build failed for a passing reason
-        starts it again here, on the next request after BUILD_RETRY seconds (never waits: safe on the event loop)."""
+        starts it again here, on the next request once due (never waits: safe on the event loop)."""
         with self._lock:
             image = self._open.get(key)
-        if image is not None and image.retry_at and time.monotonic() >= image.retry_at:
+        if image is not None and image.retry_at and self._retry_due(image):
             self._start_build(image)
         return image
+
+    def _retry_due(self, image: Image) -> bool:
+        """Whether a failed build may start again: BUILD_RETRY seconds after it failed (busy, the store down), or,
+        if it found the cache disk full, once the disk has room (looked at every ROOM_CHECK seconds)."""
+        now = time.monotonic()
+        if now < image.retry_at:
+            return False
+        if image.build_full and self.cache.full.state() is not None:
+            image.retry_at = now + ROOM_CHECK
+            return False
+        return True
 
     def _remember(self, image: Image, replace: Image | None = None) -> Image:
         """Keep image open under its key (in place of `replace` only, when given); returns the one kept."""
@@ -224,10 +236,6 @@ class Lifecycle:
                 self._open[image.key] = image
                 return image
             return current
-
-    def retry_due(self, image: Image) -> bool:
-        """Whether image is a preview whose build found the cache disk full, and the disk has room again."""
-        return image.build_full and self.cache.full.state() is None
 
     def open(self, query: Query, final: bool = False) -> Image:
         """The image of a query: as soon as INFO can answer, or once built if `final` (blocking: call in a thread)."""
@@ -300,7 +308,7 @@ class Lifecycle:
         with self._lock:
             if image.key in self._build_threads or not image.build_args:
                 return
-            image.retry_at, image.build_error = 0.0, ""
+            image.retry_at, image.build_error, image.build_full = 0.0, "", False
             thread = threading.Thread(target=self._build_after, args=(image, *image.build_args), daemon=True,
                                       name=f"build-{image.key[:8]}")
             self._build_threads[image.key] = thread
@@ -390,10 +398,11 @@ class Lifecycle:
                 preview.retry_at = time.monotonic() + BUILD_RETRY
                 log.warning("building %s failed for now (%s); retrying on a request after %.0f s",
                             self._display_name(query), exc.message, BUILD_RETRY)
+            elif isinstance(exc, CacheFull):  # the preview serves; built once the disk has room again
+                preview.retry_at, preview.build_full = time.monotonic() + ROOM_CHECK, True
             elif not isinstance(exc, TileServerError):
                 log.exception("building %s failed", self._display_name(query))
             preview.build_error = exc.message if isinstance(exc, TileServerError) else "internal server error"
-            preview.build_full = isinstance(exc, CacheFull)
             return
         finally:
             with self._lock:

@@ -112,11 +112,10 @@ class Api:
             self._keys[fif] = (now, key)
             image = engine.opened(key)
             if image is not None:
-                if image.pyramid.published() and not engine.retry_due(image):
+                if image.pyramid.published():
                     engine.cache.touch(key)  # the disk LRU sees the use
                     return image
-                # Evicted or removed by another process: reopen rather than serve unlinked files for ever. (Or a
-                # preview left by a full disk, which has room again: build it now.)
+                # Evicted or removed by another process: reopen rather than serve unlinked files for ever.
                 engine.forget(key, image)
         else:
             key = checked[1]
