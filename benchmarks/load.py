@@ -89,13 +89,9 @@ class Server:
         raise SystemExit(f"the server did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        from tileserver.cluster.services import stop_group
+
+        stop_group(self.proc, 40)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

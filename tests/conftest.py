@@ -22,6 +22,7 @@ from support import door
 from support.browser import CHROMIUM_ARGS, cancelled, chromium_path
 from support.images import sky, tan_header
 from support.servers import LiveServer, server_env
+from support.viewer import start_server
 
 # The one door, audited over the whole suite (support/door.py): a test whose request opened a served file without
 # tileserver.datapath fails.
@@ -160,3 +161,19 @@ def page(browser: Any) -> Iterator[Any]:
     page.on("response", lambda resp: resp.status >= 400 and page.failed_requests.append(f"{resp.status} {resp.url}"))
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
+    """The browser tests' server, one per module, over the module's own `folders` fixture (root, data, cache)."""
+    srv = start_server(folders)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def cube256(make_fits: Any) -> str:
+    """A 256-channel cube of 128² (no WCS): what costs follow on routes that read every channel."""
+    rng = np.random.default_rng(3)
+    make_fits("cube256.fits", rng.normal(100, 5, (256, 128, 128)).astype(np.float32), wcs=False)
+    return "cube256.fits"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ from PIL import Image
 
 from support import ARTIFACTS, save_artifact, save_figure
 from support.images import SOLAR, mosaic, sky, tan_header
-from support.servers import LiveServer
-from support.viewer import hover, no_errors, open_viewer, start_server, write_fits
+from support.viewer import hover, no_errors, open_viewer, write_fits
 
 pytestmark = pytest.mark.browser
 
@@ -59,13 +57,6 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     Image.fromarray(tiff).save(data / "detector.tif")
     mosaic(data / "mosaic.fits")
     return {"root": root, "data": data, "cache": root / "cache"}
-
-
-@pytest.fixture(scope="module")
-def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
-    srv = start_server(folders)
-    yield srv
-    srv.stop()
 
 
 def image_box(page: Any) -> np.ndarray:

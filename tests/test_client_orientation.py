@@ -40,13 +40,6 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"root": root, "data": data, "cache": root / "cache"}
 
 
-@pytest.fixture(scope="module")
-def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
-    srv = start_server(folders)
-    yield srv
-    srv.stop()
-
-
 def compass(page: Any) -> dict[str, tuple[float, float]]:
     data = page.evaluate("() => ({...document.querySelector('.ts-compass').dataset})")
     return {k: tuple(float(v) for v in data[k].split(",")) for k in ("north", "east", "x", "y") if data.get(k)}

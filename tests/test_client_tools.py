@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +48,6 @@ STAMP = r"\d{8}T\d{6}Z"  # the date in file names: UTC, ISO 8601 basic format
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return client_images(tmp_path_factory, "tools")
-
-
-@pytest.fixture(scope="module")
-def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
-    srv = start_server(folders)
-    yield srv
-    srv.stop()
 
 
 # -- helpers -------------------------------------------------------------------------------------------------------

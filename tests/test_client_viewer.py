@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,13 +58,6 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = client_images(tmp_path_factory, "client")
     (paths["data"] / "bad.fits").write_bytes(b"this is not a FITS file")
     return paths
-
-
-@pytest.fixture(scope="module")
-def server(folders: dict[str, Path]) -> Iterator[LiveServer]:
-    srv = start_server(folders)
-    yield srv
-    srv.stop()
 
 
 # -- tests ---------------------------------------------------------------------------------------------------------

@@ -127,13 +127,6 @@ def test_max_request_bytes_is_a_checked_setting(settings_for):
 
 # -- 4. cost follows channels ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def cube256(make_fits: Any) -> str:
-    rng = np.random.default_rng(3)
-    make_fits("cube256.fits", rng.normal(100, 5, (256, 128, 128)).astype(np.float32), wcs=False)
-    return "cube256.fits"
-
-
 def test_region_limits_count_channels(client_for, cube256):
     client = client_for(tile_size=64, max_region_tile_count=300)
     r = api(client, cube256, RGN="1,1:128,128", CVT="fits")  # 4 tiles, but x 256 channels

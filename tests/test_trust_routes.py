@@ -33,13 +33,6 @@ TAN = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 64.5, "CRPIX2": 64.
        "CDELT1": -2e-4, "CDELT2": 2e-4, "RADESYS": "ICRS"}
 
 
-@pytest.fixture
-def cube256(make_fits: Any) -> str:
-    rng = np.random.default_rng(3)
-    make_fits("cube256.fits", rng.normal(100, 5, (256, 128, 128)).astype(np.float32), wcs=False)
-    return "cube256.fits"
-
-
 # -- cost follows channels, on every route that reads pixels --------------------------------------------------------
 
 def test_region_statistics_count_channels_as_the_api_does(client_for, cube256):

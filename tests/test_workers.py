@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tileserver.store.diskcache import cache_key
+from tileserver.store.space import apparent_bytes
 from tileserver.web import server
 
 from support.images import sky
@@ -219,7 +220,7 @@ def test_lru_of_two_images_under_rotation(live_server, make_fits, cache_dir):
 
     def watch() -> None:
         while time.monotonic() < stop:
-            disk.append(du(cache_dir))
+            disk.append(apparent_bytes(cache_dir))
             time.sleep(0.05)
 
     with ThreadPoolExecutor(33) as pool:
@@ -231,21 +232,11 @@ def test_lru_of_two_images_under_rotation(live_server, make_fits, cache_dir):
     entries = wait_for(lambda: not os.listdir(cache_dir / "tmp") and list((cache_dir / "entries").iterdir()),
                        "the builds")
     assert len(entries) <= 2
-    entry_bytes = max(du(e) for e in entries)
+    entry_bytes = max(apparent_bytes(e) for e in entries)
     # At any time: the bound, plus the builds in flight (2 workers x 3) that will publish and evict.
     assert max(disk) <= (2 + 2 * 3) * entry_bytes * 1.1
     assert os.listdir(cache_dir / "tmp") == []
 
-
-def du(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def test_cache_folder_removed_while_serving(live_server, make_fits, cache_dir, reference):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tileserver.cluster.services import free_port, listening
+from tileserver.cluster.services import free_port, listening, stop_group
 
 __all__ = ["LiveServer", "free_port", "listening", "run_async", "server_env", "start_backend", "stop_group",
            "wait_for"]
@@ -28,17 +27,6 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def stop_group(proc: subprocess.Popen[bytes] | None) -> None:
-    """Stop a child started with start_new_session=True, and everything it started: SIGTERM, then SIGKILL."""
-    if proc and proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 class LiveServer:

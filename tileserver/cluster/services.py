@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,6 +81,19 @@ def wait_until(ready: Callable[[], bool], what: str, state: Path, pid: int, log:
                 return
         time.sleep(0.2)
     raise SettingError(f"{what} did not answer within {timeout:.0f} s; see {state / 'logs' / log}.log")
+
+
+def stop_group(proc: subprocess.Popen[Any] | None, timeout: float = 15.0) -> None:
+    """Stop a child started with start_new_session=True, and everything it started: SIGTERM, then SIGKILL after
+    `timeout` seconds. (The benchmarks' and the tests' servers.)"""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 
 
 def alive(pid: int) -> bool:
