@@ -21,7 +21,7 @@ from .errors import InvalidParameter, TileServerError, TooLarge
 from .iip import ProfileQuery, Query, RegionQuery, Render, TileQuery, ValueQuery, parse_colour
 from .images.base import UNPARSED
 from .images.direct import SourceFile
-from .lifecycle import BuildState, Image, Lifecycle, cut_pair
+from .lifecycle import BuildState, Image, Lifecycle
 from .store.diskcache import CheckedPyramid, cache_key, for_settings
 from .store.progress import ProgressBoard
 from .store.pyramid import CorruptEntry
@@ -235,7 +235,7 @@ class Engine(Lifecycle):
     def cuts(self, image: Image, r: Render) -> list[tuple[float, float]]:
         n = image.geometry.nchannels
         if r.auto_cuts == "minmax":
-            cuts = [cut_pair(stats.cut_presets(s)["minmax"]) for s in image.stats]
+            cuts = [stats.cut_pair(stats.cut_presets(s)["minmax"]) for s in image.stats]
         else:
             cuts = list(image.default_cuts)
         for c, lo, hi in r.minmax:

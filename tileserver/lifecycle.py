@@ -176,18 +176,6 @@ class Lifecycle:
         if target is not None and isinstance(target.pyramid.stored, CheckedPyramid):
             self.cache.discard(target.pyramid.stored.entry)
 
-    def _default_cuts(self, image: Image) -> list[tuple[float, float]]:
-        """First-view cuts: 8-bit rasters as themselves; deeper colour rasters over their data's range (colours
-        keep their balance); FITS data and deeper grey rasters at zscale, as DS9 and Aladin users expect."""
-        meta, n = image.meta, image.geometry.nchannels
-        if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
-            lo, hi = meta["type_range"]
-            return [(float(lo), float(hi))] * n
-        if meta["kind"] == "raster" and n > 1:
-            ranges = [stats.cut_presets(s)["minmax"] for s in image.stats]
-            return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
-        return [cut_pair(stats.cut_presets(s)["zscale"]) for s in image.stats]
-
     def build_status(self, key: str) -> dict[str, Any] | None:
         """The build of key in progress, wherever it runs ({key, image, stage, fraction, pid, time}): this process's
         own first (its live state), else another's (the progress board); None when none runs."""
@@ -330,7 +318,7 @@ class Lifecycle:
                source: ImageSource | None) -> Image:
         image = Image(key, self._display_name(query), levels, manifest, final_levels=final,
                       source=source)
-        image.default_cuts = self._default_cuts(image)
+        image.default_cuts = stats.first_view_cuts(image.meta, image.stats, image.geometry.nchannels)
         return image
 
     def _final(self, entry: Entry, query: Query, pinned: Path, source: ImageSource | None = None) -> Image:
@@ -452,8 +440,3 @@ class Lifecycle:
 
     def _display_name(self, query: Query) -> str:
         return query.fif + (f"[{query.selector}]" if query.selector else "")
-
-
-def cut_pair(values: list[float]) -> tuple[float, float]:
-    lo, hi = values
-    return lo, hi

@@ -7,7 +7,8 @@ and every cut pair is finite and increasing, whatever the sample.
 from __future__ import annotations
 
 import math
-from typing import TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -253,3 +254,20 @@ def cut_presets(stats: ChannelStats) -> dict[str, list[float]]:
     }
     presets.update((f"{p}%", list(pair)) for p, pair in stats["percentiles"].items())
     return presets
+
+
+def cut_pair(values: list[float]) -> tuple[float, float]:
+    lo, hi = values
+    return lo, hi
+
+
+def first_view_cuts(meta: Mapping[str, Any], channels: list[ChannelStats], n: int) -> list[tuple[float, float]]:
+    """First-view cuts: 8-bit rasters as themselves; deeper colour rasters over their data's range (colours keep
+    their balance); FITS data and deeper grey rasters at zscale, as DS9 and Aladin users expect."""
+    if meta["cuts"] == "type" and meta["type_range"] and meta["bits_per_channel"] <= 8:
+        lo, hi = meta["type_range"]
+        return [(float(lo), float(hi))] * n
+    if meta["kind"] == "raster" and n > 1:
+        ranges = [cut_presets(s)["minmax"] for s in channels]
+        return [(min(r[0] for r in ranges), max(r[1] for r in ranges))] * n
+    return [cut_pair(cut_presets(s)["zscale"]) for s in channels]
