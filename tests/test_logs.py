@@ -4,8 +4,11 @@ setting; JSON lines on request. Real gunicorn and uvicorn."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import socket
 
 import httpx
 import pytest
@@ -58,3 +61,25 @@ def test_json_lines_and_the_level(live_server, make_fits):
     assert httpx.get(quiet.url + "/healthz", timeout=30).status_code == 200
     quiet.stop()
     assert not any(" INFO " in line for line in lines(quiet)), lines(quiet)
+
+
+def test_a_websocket_frame_that_is_not_utf8_is_one_line_not_a_traceback(live_server):
+    """Anyone can send one; the socket is closed as the protocol says (1007) and the log says so in one line."""
+    server = live_server("--workers", "2")
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                      f"Origin: {server.url}\r\n\r\n".encode())
+            assert s.recv(4096).startswith(b"HTTP/1.1 101 ")
+            payload, mask = b"\xff\xfe\xfd", os.urandom(4)
+            s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            close = s.recv(4096)
+            assert close[0] == 0x88 and int.from_bytes(close[2:4], "big") == 1007  # a close frame: invalid data
+    assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
+    server.stop()
+    text = server.log.read_text()
+    assert "Traceback" not in text and "UnicodeDecodeError" not in text
+    faults = [line for line in lines(server) if "Invalid UTF-8" in line]
+    assert len(faults) == 3 and all(" INFO " in line for line in faults), faults

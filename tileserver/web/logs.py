@@ -57,6 +57,18 @@ def configure(level: str, log_format: str) -> None:
         log.handlers = [handler(log_format)] if name in ROOTS else []
         log.setLevel(level.upper())
         log.propagate = name not in ROOTS
+    logging.getLogger("uvicorn.error").addFilter(client_faults)
+
+
+def client_faults(record: logging.LogRecord) -> bool:
+    """uvicorn logs a websocket text frame that is not UTF-8 as an ERROR with a traceback, though it answers it as
+    it should (close code 1007): anyone could fill the logs with tracebacks. One line at INFO instead, as the access
+    log would show a 4xx: a client's fault is no error of the server."""
+    if record.exc_info and isinstance(record.exc_info[1], UnicodeDecodeError) and "from client" in str(record.msg):
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+    return True
 
 
 class GunicornLogs(GunicornLogger):
