@@ -211,6 +211,8 @@ def parse_networks(text: str, name: str = "trusted_proxies") -> tuple[Network, .
 
 
 def is_trusted(host: str | None, networks: tuple[Network, ...]) -> bool:
+    if not networks:
+        return False
     try:
         address = ipaddress.ip_address(host or "")
     except ValueError:

@@ -9,6 +9,7 @@ skipped and removed. The pages themselves are in status.py.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -73,6 +74,13 @@ def recent(buckets: dict[str, int], now: float) -> int:
     return sum(c for s, c in buckets.items() if int(s) > oldest)
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every tile request, of the few images being viewed
+def image_name(fif: bytes) -> str:
+    """One record per image, however its FIF is spelt (escaped, or with its HDU selector in brackets)."""
+    path, selector = split_fif(urllib.parse.unquote_plus(fif.decode("latin-1")))
+    return path + (f"[{selector}]" if selector else "")
+
+
 class Monitor:
     """This worker's counters, their publication, and the merged view of every worker of the server."""
 
@@ -109,8 +117,7 @@ class Monitor:
             self.recent_tiles.add(now)
             match = FIF_ARG.search(query)
             if match:
-                path, selector = split_fif(urllib.parse.unquote_plus(match.group(1).decode("latin-1")))
-                fif = path + (f"[{selector}]" if selector else "")  # one record per image, however it is spelt
+                fif = image_name(match.group(1))
                 if fif in self.image_hits or len(self.image_hits) < 10_000:
                     self.image_hits[fif] = self.image_hits.get(fif, 0) + 1
         self._schedule_publish(now)

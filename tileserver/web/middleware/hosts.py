@@ -9,6 +9,7 @@ header, which names the attacker's domain. So a server bound to loopback answers
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -34,6 +35,7 @@ def host_name(value: str) -> str:
     return value.rpartition(":")[0] if value.count(":") == 1 else value
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request, of a handful of names
 def is_loopback_name(name: str) -> bool:
     if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return True  # RFC 6761: *.localhost resolves to loopback, never to a foreign address

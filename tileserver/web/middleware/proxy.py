@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Callable
@@ -34,6 +35,8 @@ class ProxyMiddleware:
         hosts = [str(net) for net in self.networks]
         # uvicorn's own handling of X-Forwarded-*, on the addresses we trust (it checks the peer again itself).
         self.proxied: Any = ProxyHeadersMiddleware(app, trusted_hosts=hosts) if hosts else app
+        # Asked on every request, of a handful of peer addresses.
+        self._trusted = functools.lru_cache(maxsize=4096)(lambda host: access.is_trusted(host, self.networks))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -44,7 +47,7 @@ class ProxyMiddleware:
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != access.SECRET_HEADER]}
         proven = not self.secret or (len(sent) == 1 and hmac.compare_digest(sent[0], self.secret))
         peer = scope.get("client")
-        trusted = proven and access.is_trusted(peer[0] if peer else None, self.networks)
+        trusted = proven and self._trusted(peer[0] if peer else None)
         scope[access.USER_KEY] = self._user(scope) if trusted and self.header else None
         if self.public is not None and not self._public(scope):
             send = _privately(send)
