@@ -210,3 +210,30 @@ def test_kill_9_during_the_build_leaves_nothing_torn(live_server, make_fits, dat
     final_info(reference)
     for z, i in ((0, 0), (1, 1), (2, 5)):
         assert httpx.get(url + f"&JTL={z},{i}", timeout=30).content == tile(reference, z, i).content
+
+
+def test_a_view_of_one_channel_of_a_cube_reads_and_checks_that_channel_alone(client_for, make_fits, cache_dir):
+    """Each channel of a stored tile has its own checksum: damage to channel 2 of a reduced level leaves the tiles
+    of channel 1 served from the entry as they are, and is found (the entry rebuilt) once channel 2 is shown."""
+    rng = np.random.default_rng(8)
+    make_fits("cube.fits", data=rng.normal(100, 5, (3, HEIGHT, WIDTH)).astype(np.float32))
+    client = client_for()
+    final_info(client, "cube.fits")
+    expected = {c: tile(client, 0, 0, "cube.fits", f"&CHAN={c}").content for c in (1, 2, 3)}
+    assert len(set(expected.values())) == 3
+    [folder] = (cache_dir / "entries").iterdir()
+    level = folder / "level0.f32"
+    plane = level.stat().st_size // 3  # level 0 is one tile: the channels one after the other
+    with open(level, "r+b") as f:
+        f.seek(plane + 1000)
+        f.write(b"\x7f" * 64)  # channel 2
+    damaged = level.read_bytes()
+    assert tile(client, 0, 0, "cube.fits", "&CHAN=1&CNT=1.01").status_code == 200  # new settings: read again
+    assert tile(client, 0, 0, "cube.fits", "&CHAN=3&CNT=1.01").status_code == 200
+    assert level.read_bytes() == damaged  # channels 1 and 3 were read without finding anything wrong
+    response = client.get("/api?FIF=cube.fits&JTL=0,0&CHAN=2&CNT=1.01")
+    assert response.status_code in (200, 503)  # the damage is found: the entry goes, to be built again
+    final_info(client, "cube.fits")
+    assert level.read_bytes() != damaged  # built again
+    fresh = client_for()  # no memory cache of its own yet: every channel from the rebuilt entry, as before the damage
+    assert {c: tile(fresh, 0, 0, "cube.fits", f"&CHAN={c}").content for c in (1, 2, 3)} == expected

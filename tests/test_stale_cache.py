@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tileserver.cli.cache import main
+from tileserver.store import pyramid
 from tileserver.store.diskcache import DiskCache
 
 from support.images import fake_build
@@ -56,7 +57,7 @@ def test_stale_entries_are_listed_counted_and_evicted_first(cache_dir: Path, cac
     made = old_entries(cache_dir)
     stale = {s.key: s for s in cache.stale()}
     assert {k: s.nbytes for k, s in stale.items()} == made
-    assert stale["0ld0format0entry00000001"].reason == "cache format 2, not 3"
+    assert stale["0ld0format0entry00000001"].reason == f"cache format 2, not {pyramid.FORMAT_VERSION}"
     assert stale["c0rrupt0manifest00000002"].reason == "unreadable manifest"
     assert stale["n0manifest0000000000003"].reason == "no manifest"
 

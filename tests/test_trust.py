@@ -140,19 +140,21 @@ def test_region_limits_count_channels(client_for, cube256):
 def test_heavy_work_never_blocks_the_event_loop(client_for, cube256, monkeypatch, params):
     """While a request on a 256-channel cube reads its pixels, /healthz answers: the work runs in a thread. (Were it
     on the event loop, /healthz could not answer until it was released, and the test would see that.)"""
-    from tileserver.store import pyramid
+    from tileserver.store.sourcelevels import Levels
 
     client = client_for(tile_size=64)
     assert api(client, cube256, INFO="").status_code == 200
     entered, release = threading.Event(), threading.Event()
-    original = pyramid.Pyramid._read
 
-    def slow_read(self: Any, *args: Any) -> Any:
-        entered.set()
-        release.wait(20)
-        return original(self, *args)
+    def held(read: Any) -> Any:
+        def slow_read(self: Any, *args: Any) -> Any:
+            entered.set()
+            release.wait(20)
+            return read(self, *args)
+        return slow_read
 
-    monkeypatch.setattr(pyramid.Pyramid, "_read", slow_read)
+    for name in ("tile", "region", "pixel"):  # every read of an image's pixels, from its entry or its source
+        monkeypatch.setattr(Levels, name, held(getattr(Levels, name)))
     if "INFO" in params:  # INFO reads no pixel: hold its serialisation instead
         from tileserver import engine as engine_module
         info = engine_module.Engine.info

@@ -217,9 +217,17 @@ class Engine(Lifecycle):
 
     def tile(self, image: Image, query: TileQuery) -> bytes:
         z, i = query.tile
-        data = self.read(image, lambda: image.pyramid.tile(z, i))
-        pixels = self.render_pixels(image, data, query.render)
+        channel = self.mono_channel(image, query.render)
+        channels = None if channel is None else (channel,)  # one channel shown: the others are not read
+        data = self.read(image, lambda: image.pyramid.tile(z, i, channels))
+        pixels = self.render_pixels(image, data, query.render, channels)
         return encode.jpeg(pixels, self._quality(query.render))
+
+    @staticmethod
+    def mono_channel(image: Image, r: Render) -> int | None:
+        """The one channel (0-based) a render of a multi-channel image shows, if it shows one, and it exists."""
+        n = image.geometry.nchannels
+        return r.channel - 1 if n > 1 and r.channel is not None and 1 <= r.channel <= n else None
 
     def read(self, image: Image, read: Callable[[], T]) -> T:
         """`read()` of the image's pyramid; a corrupt cache entry is dropped (the next open rebuilds it)."""
@@ -244,8 +252,10 @@ class Engine(Lifecycle):
             cuts[c - 1] = (lo, hi)
         return cuts
 
-    def render_pixels(self, image: Image, data: np.ndarray, r: Render) -> np.ndarray:
-        """(nchannels, h, w) float32 -> (h, w) or (h, w, 3) uint8 under the display settings `r`."""
+    def render_pixels(self, image: Image, data: np.ndarray, r: Render,
+                      channels: tuple[int, ...] | None = None) -> np.ndarray:
+        """(nchannels, h, w) float32 -> (h, w) or (h, w, 3) uint8 under the display settings `r`; or, with
+        `channels`, data of those channels only (the one a mono render shows)."""
         n = image.geometry.nchannels
         s = self.settings
         if r.channel is not None and r.channel > n:
@@ -261,10 +271,12 @@ class Engine(Lifecycle):
         blank = r.blank or self.blank_color
         if r.channel is not None or n == 1:
             c = (r.channel or 1) - 1
+            plane = data[c if channels is None else channels.index(c)]
             lo, hi = cuts[c]
-            pixels = render.render_mono(data[c], lo, hi, colormap=r.colormap,
+            pixels = render.render_mono(plane, lo, hi, colormap=r.colormap,
                                         histogram=image.stats[c]["histogram"], **common)
-            return render.paint_blank(pixels, np.isnan(data[c]), blank)
+            return render.paint_blank(pixels, np.isnan(plane), blank)
+        assert channels is None, "a colour render mixes every channel"
         pixels = render.render_color(
             data, cuts, self._mix(image, r),
             saturation=s.color_saturation if r.saturation is None else r.saturation,

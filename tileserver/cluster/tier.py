@@ -22,10 +22,10 @@ from typing import Final
 import numpy as np
 
 from ..errors import StoreUnavailable
-from ..store.diskcache import CHECKSUMS, CheckedPyramid, Entry, tile_checksum
+from ..store.diskcache import CHECKSUMS, CheckedPyramid, Entry
 from ..store.manifest import Manifest
 from ..store.objectstore import ObjectStore
-from ..store.pyramid import CorruptEntry
+from ..store.pyramid import Channels, CorruptEntry, channels_of
 
 log = logging.getLogger("tileserver.cluster")
 
@@ -66,24 +66,24 @@ class TieredPyramid(CheckedPyramid):
             os.close(fd)
         super().close()
 
-    def tile(self, z: int, i: int) -> np.ndarray:
+    def tile(self, z: int, i: int, channels: Channels = None) -> np.ndarray:
         try:
-            return super().tile(z, i)
+            return super().tile(z, i, channels)
         except CorruptEntry:
-            return self._fetch(z, i)
+            return self._fetch(z, i, channels)
 
-    def _fetch(self, z: int, i: int) -> np.ndarray:
+    def _fetch(self, z: int, i: int, channels: Channels) -> np.ndarray:
         g = self.geometry
         x0, y0, w, h = g.tile_box(z, i)
         name = self.manifest["files"][z]["name"]
         parts = []
-        for c in range(g.nchannels):
+        for c in channels_of(g, channels):
             offset = g.offset(z, c, x0, y0, h) * 4
             parts.append((offset, self.store.read_range(self.published_key, name, offset, h * w * 4)))
         if any(len(buf) != h * w * 4 for _, buf in parts):
             raise StoreUnavailable("the pyramid store returned a short tile; try again later")
         data = np.stack([np.frombuffer(buf, np.float32).reshape(h, w) for _, buf in parts])
-        if tile_checksum(data) != self.checksums[self._first[z] + i]:
+        if not self.intact(z, i, channels, data):
             raise StoreUnavailable("the pyramid store returned a damaged tile; try again later")
         self.on_fetch()
         self._keep(z, parts)

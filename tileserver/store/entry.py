@@ -48,7 +48,7 @@ class CheckedPyramid(pyramid.Pyramid):
         total = 0
         for f in entry.manifest["files"]:  # checksums of the stored levels, in the order of the files
             self._first[f["z"]] = total
-            total += g.grid(f["z"])[0] * g.grid(f["z"])[1]
+            total += g.nchannels * g.grid(f["z"])[0] * g.grid(f["z"])[1]
         try:
             self.checksums = np.fromfile(entry.folder / CHECKSUMS, np.uint64)
             self._manifest_inode = os.stat(entry.folder / MANIFEST).st_ino
@@ -64,11 +64,18 @@ class CheckedPyramid(pyramid.Pyramid):
         if getattr(self, "fds", None):
             self.close()
 
-    def tile(self, z: int, i: int) -> np.ndarray:
-        data = super().tile(z, i)
-        if tile_checksum(data) != self.checksums[self._first[z] + i]:
+    def tile(self, z: int, i: int, channels: pyramid.Channels = None) -> np.ndarray:
+        data = super().tile(z, i, channels)
+        if not self.intact(z, i, channels, data):
             raise pyramid.CorruptEntry(f"tile {z},{i} does not match its checksum")
         return data
+
+    def intact(self, z: int, i: int, channels: pyramid.Channels, data: np.ndarray) -> bool:
+        """Whether data, those channels of tile i of level z, match their checksums."""
+        g = self.geometry
+        ntiles = g.grid(z)[0] * g.grid(z)[1]
+        return all(tile_checksum(plane) == self.checksums[self._first[z] + c * ntiles + i]
+                   for c, plane in zip(pyramid.channels_of(g, channels), data, strict=True))
 
     def pixel(self, x: int, y: int) -> np.ndarray | None:
         g = self.geometry
@@ -92,8 +99,8 @@ def write_checksums(folder: Path, manifest: Built) -> None:
     pyr = pyramid.Pyramid(folder, manifest)
     try:
         g = pyr.geometry
-        sums = np.array([tile_checksum(pyr.tile(z, i)) for z in (f["z"] for f in manifest["files"])
-                         for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
+        sums = np.array([tile_checksum(pyr.tile(z, i, (c,))) for z in (f["z"] for f in manifest["files"])
+                         for c in range(g.nchannels) for i in range(g.grid(z)[0] * g.grid(z)[1])], np.uint64)
     finally:
         pyr.close()
     with open(folder / CHECKSUMS, "wb") as f:

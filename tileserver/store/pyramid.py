@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,8 +27,8 @@ from ..errors import InvalidParameter, TileNotFound, TooLarge
 from ..images import ImageSource
 from .manifest import Built
 
-FORMAT_VERSION = 3
-CHECKSUMS = "checksums.u64"  # the checksum of every stored tile, level after level (see tile_checksum)
+FORMAT_VERSION = 4  # 4: a checksum per channel of each tile
+CHECKSUMS = "checksums.u64"  # of every channel of every stored tile: level after level, channel after channel
 CHUNK_BYTES = 4 << 20  # float32 bytes of source rows read (and binned) at a time
 GATE_ENV = "TILESERVER_TEST_BUILD_GATE"
 WRITES_PENDING = 1  # rows of tiles handed to the writer thread and not yet written, at most
@@ -130,6 +130,13 @@ def _fix_blank_blocks(out: np.ndarray, parts: list[np.ndarray]) -> None:
         out[where] = np.where(valid, members, np.float32(0)).sum(axis=0) / valid.sum(axis=0)
 
 
+Channels = tuple[int, ...] | None  # channels to read (0-based), in order; None for all
+
+
+def channels_of(g: Geometry, channels: Channels) -> Sequence[int]:
+    return range(g.nchannels) if channels is None else channels
+
+
 def tile_checksum(tile: np.ndarray) -> np.uint64:
     """Sum of the tile's bytes as 64-bit words, modulo 2**64: zero-filled or cut-short data changes it. (A XOR
     would not do: it cancels over constant tiles, such as a NaN border.)"""
@@ -172,8 +179,7 @@ class _Writer:
     """Writes rows of tiles of one channel in a thread of its own (pwrite and the tile layout's copy), while the
     builder bins the next rows: at most WRITES_PENDING rows queued; one tile buffer per level, reused."""
 
-    def __init__(self, geometry: Geometry, fds: dict[int, int], channel: int,
-                 sums: dict[int, np.ndarray] | None) -> None:
+    def __init__(self, geometry: Geometry, fds: dict[int, int], channel: int, sums: dict[int, np.ndarray]) -> None:
         self.geometry, self.fds, self.channel, self.sums = geometry, fds, channel, sums
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="pyramid-write")
         self.pending: deque[Future] = deque()
@@ -188,8 +194,7 @@ class _Writer:
         buffer = self.buffers.get(z)
         if buffer is None or buffer.size < rows.size:
             buffer = self.buffers[z] = np.empty(rows.size, np.float32)
-        write_tile_row(self.fds[z], self.geometry, z, self.channel, y0, rows,
-                       None if self.sums is None else self.sums[z], buffer)
+        write_tile_row(self.fds[z], self.geometry, z, self.channel, y0, rows, self.sums[z][self.channel], buffer)
 
     def close(self) -> None:
         try:
@@ -236,8 +241,8 @@ def build(
     gathers the binned rows into rows of tiles and feeds them down the coarser levels, in order. Memory stays at a
     few chunks plus two rows of tiles per level, whatever the image size. With store_top False (a source whose
     full resolution is read from the file itself), the full resolution is not written: the entry holds the reduced
-    levels only. The checksum of every tile (CHECKSUMS) is computed as it is written, for a single-channel image
-    (the cache reads the levels of the others back to compute theirs).
+    levels only. The checksum of each channel of every tile (CHECKSUMS) is computed as it is written: a view of
+    one channel of a cube reads and checks that channel alone.
 
     The level files are not fsync'ed: that would double the build's kernel time for no gain, since the disk cache
     publishes an entry only with a checksum of every tile, checked at every read (a tile lost in a power cut is
@@ -249,9 +254,7 @@ def build(
     top = geometry.levels - 1
     stored = list(range(geometry.levels if store_top else top))
     fds = {z: os.open(folder / level_file(z), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for z in stored}
-    # A checksum is a sum over the words of all the channels of a tile: computed here for one channel only.
-    sums = {z: np.zeros(geometry.grid(z)[0] * geometry.grid(z)[1], np.uint64) for z in stored} \
-        if source.nchannels == 1 else None
+    sums = {z: np.zeros((source.nchannels, geometry.grid(z)[0] * geometry.grid(z)[1]), np.uint64) for z in stored}
     try:
         for z, fd in fds.items():
             os.ftruncate(fd, geometry.level_floats(z) * 4)
@@ -265,11 +268,10 @@ def build(
     finally:
         for fd in fds.values():
             os.close(fd)
-    if sums is not None:
-        with open(folder / CHECKSUMS, "wb") as f:
-            # An image of one level read from its source stores no level: its checksum file is empty.
-            f.write(b"".join(sums[z].tobytes() for z in stored))
-            os.fsync(f.fileno())
+    with open(folder / CHECKSUMS, "wb") as f:
+        # An image of one level read from its source stores no level: its checksum file is empty.
+        f.write(b"".join(sums[z].tobytes() for z in stored))
+        os.fsync(f.fileno())
     manifest: Built = {
         "format": FORMAT_VERSION,
         "source": source.origin,
@@ -398,26 +400,25 @@ class Pyramid:
             raise CorruptEntry(f"level {z} is truncated")
         return np.frombuffer(buf, np.float32)
 
-    def tile(self, z: int, i: int) -> np.ndarray:
-        """Tile i of level z as a read-only (nchannels, h, w) float32 array."""
-        x0, y0, w, h = self.geometry.tile_box(z, i)
+    def tile(self, z: int, i: int, channels: Channels = None) -> np.ndarray:
+        """Tile i of level z, the channels named (all by default), as a read-only (channels, h, w) float32 array."""
         g = self.geometry
-        if g.nchannels == 1:
-            return self._read(z, g.offset(z, 0, x0, y0, h), h * w).reshape(1, h, w)
-        return np.stack([self._read(z, g.offset(z, c, x0, y0, h), h * w).reshape(h, w) for c in range(g.nchannels)])
+        x0, y0, w, h = g.tile_box(z, i)
+        planes = [self._read(z, g.offset(z, c, x0, y0, h), h * w) for c in channels_of(g, channels)]
+        return planes[0].reshape(1, h, w) if len(planes) == 1 else np.stack(planes).reshape(len(planes), h, w)
 
-    def region(self, z: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        """Pixels x0 <= x < x1, y0 <= y < y1 of level z (display rows, top first) as (nchannels, h, w)."""
+    def region(self, z: int, x0: int, y0: int, x1: int, y1: int, channels: Channels = None) -> np.ndarray:
+        """Pixels x0 <= x < x1, y0 <= y < y1 of level z (display rows, top first) as (len(channels), h, w)."""
         g = self.geometry
         w, h = g.level_size(z)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise InvalidParameter("region outside the image", "RGN")
         ts = g.tile_size
         ncols, _ = g.grid(z)
-        out = np.empty((g.nchannels, y1 - y0, x1 - x0), np.float32)
+        out = np.empty((len(channels_of(g, channels)), y1 - y0, x1 - x0), np.float32)
         for row in range(y0 // ts, (y1 - 1) // ts + 1):
             for col in range(x0 // ts, (x1 - 1) // ts + 1):
-                tile = self.tile(z, row * ncols + col)
+                tile = self.tile(z, row * ncols + col, channels)
                 tx, ty = col * ts, row * ts
                 ax, ay = max(x0, tx), max(y0, ty)
                 bx, by = min(x1, tx + tile.shape[2]), min(y1, ty + tile.shape[1])

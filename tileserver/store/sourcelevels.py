@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InvalidParameter
 from ..images import ImageSource
 from ..images.direct import SourceFile
-from .pyramid import Geometry
+from .pyramid import Channels, Geometry, channels_of
 
 if TYPE_CHECKING:
     from .diskcache import CheckedPyramid
@@ -66,16 +66,16 @@ class SourceLevels:
             self.file.check()  # rewritten while we read: not this version's pixels
         return out
 
-    def region(self, z: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    def region(self, z: int, x0: int, y0: int, x1: int, y1: int, channels: Channels = None) -> np.ndarray:
         g = self.geometry
         w, h = g.level_size(z)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise InvalidParameter("region outside the image", "RGN")
-        return np.stack([self._block(z, c, x0, y0, x1, y1) for c in range(g.nchannels)])
+        return np.stack([self._block(z, c, x0, y0, x1, y1) for c in channels_of(g, channels)])
 
-    def tile(self, z: int, i: int) -> np.ndarray:
+    def tile(self, z: int, i: int, channels: Channels = None) -> np.ndarray:
         x0, y0, w, h = self.geometry.tile_box(z, i)
-        return self.region(z, x0, y0, x0 + w, y0 + h)
+        return self.region(z, x0, y0, x0 + w, y0 + h, channels)
 
     def pixel(self, x: int, y: int) -> np.ndarray | None:
         g = self.geometry
@@ -96,12 +96,13 @@ class Levels:
     def _at(self, z: int) -> Any:
         return self.stored if z in self.stored_levels else self.source
 
-    def tile(self, z: int, i: int) -> np.ndarray:
+    def tile(self, z: int, i: int, channels: Channels = None) -> np.ndarray:
+        """The channels named of tile i of level z (all by default): a view of one channel reads that one only."""
         self.geometry.tile_box(z, i)  # TileNotFound for a level or tile out of range
-        return self._at(z).tile(z, i)
+        return self._at(z).tile(z, i, channels)
 
-    def region(self, z: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-        return self._at(z).region(z, x0, y0, x1, y1)
+    def region(self, z: int, x0: int, y0: int, x1: int, y1: int, channels: Channels = None) -> np.ndarray:
+        return self._at(z).region(z, x0, y0, x1, y1, channels)
 
     def pixel(self, x: int, y: int) -> np.ndarray | None:
         return self._at(self.geometry.levels - 1).pixel(x, y)

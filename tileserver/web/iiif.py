@@ -161,9 +161,10 @@ class Iiif:
         limits = self.limits(image)
         plan = iiif.plan(req, g.width, g.height, limits)
         read = iiif.choose_read(plan, g.width, g.height, g.tile_size, g.levels, limits.max_tiles)
-        # What the read and the output take, every channel, checked before any pixel is read (413 past it).
+        # What the read and the output take, every channel read, checked before any pixel is read (413 past it).
         out_pixels = plan.out_w * plan.out_h * (2 if req.rotation % 90 else 1)  # an arbitrary angle grows it
-        self.engine.check_budget(4 * g.nchannels * ((read.x1 - read.x0) * (read.y1 - read.y0) + out_pixels), "size")
+        nread = 1 if self.engine.mono_channel(image, query.render) is not None else g.nchannels
+        self.engine.check_budget(4 * nread * ((read.x1 - read.x0) * (read.y1 - read.y0) + out_pixels), "size")
         canonical = iiif.canonical(req, plan, g.width, g.height)
         key = IiifKey(image.key, canonical, query.render)
         cache_control = (IMMUTABLE if query.version == image.key else REVALIDATE).decode()
@@ -186,9 +187,11 @@ class Iiif:
 
     def _render(self, image: Image, query: iip.Query, req: iiif.ImageRequest, plan: iiif.Plan,
                 read: iiif.Read) -> bytes:
-        data = image.pyramid.region(read.z, read.x0, read.y0, read.x1, read.y1)
+        channel = self.engine.mono_channel(image, query.render)
+        channels = None if channel is None else (channel,)  # a view of one channel reads that one only
+        data = image.pyramid.region(read.z, read.x0, read.y0, read.x1, read.y1, channels)
         data = iiif.resample(data, read.box, plan.out_w, plan.out_h)
-        pixels = iiif.finish(self.engine.render_pixels(image, data, query.render), req)
+        pixels = iiif.finish(self.engine.render_pixels(image, data, query.render, channels), req)
         quality = self.engine.settings.quality if query.render.quality is None else query.render.quality
         return iiif.encode(pixels, req.format, quality)
 
