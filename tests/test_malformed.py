@@ -17,6 +17,7 @@ from astropy.io import fits
 from PIL import Image
 
 from support.images import sky
+from support.servers import wait_for
 
 BOUND = 60  # seconds any one answer may take before the test calls it hung
 
@@ -178,6 +179,9 @@ def test_malformed_files_get_a_4xx_and_no_worker_dies(live_server, corpus, data_
                 assert r.status_code == 200, (name, query, r.text[:300])
         assert client.get("/api", params={"FIF": "good.fits", "JTL": "0,0", "Q": "again"}).status_code == 200
         assert client.get("/healthz").json() == {"status": "ok"}
+        # The extreme images are shown before they are built: their builds may still run (in tmp/) a moment.
+        wait_for(lambda: all(client.get("/api", params={"FIF": name, "INFO": ""}).json()["final"]
+                             for name in EXTREME), "the extreme images' builds to end")
     assert workers(server.proc.pid) == before  # the same two workers: none died and was replaced
     assert list((cache_dir / "tmp").iterdir()) == []  # failed builds leave no half-written folder
     cached = {json.loads((e / "manifest.json").read_text())["image"]["name"] for e in (cache_dir / "entries").iterdir()}
