@@ -89,7 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     running = launcher.all_pids(launcher.load(state))
     result = run_cli("cluster", "down", "--state-dir", str(state))
     assert result.returncode == 0, result.stderr
-    assert not any(services.alive(pid) for pid in running)
+    assert not any(services.alive(pid) for pid in running), result.stderr
     again = run_cli("cluster", "down", "--state-dir", str(state))
     assert again.returncode == 2 and "no running cluster" in again.stderr
 

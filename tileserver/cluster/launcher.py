@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,18 +117,28 @@ def all_pids(cluster: Cluster) -> list[int]:
 
 
 def stop(cluster: Cluster) -> list[int]:
-    """SIGTERM each process group we started (nodes first, the engines last), SIGKILL what is left after a while.
-    Returns the pids that were still running."""
+    """SIGTERM each process group we started (nodes first, the engines last), SIGKILL what is left after a while,
+    and return once they are gone. Returns the pids that were still running."""
     running = [pid for pid in all_pids(cluster) if services.alive(pid)]
     for pid in running:
         _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and any(services.alive(pid) for pid in running):
-        time.sleep(0.1)
-    for pid in running:
-        if services.alive(pid):
+    _wait_gone(running, STOP_TIMEOUT)
+    stubborn = [pid for pid in running if services.alive(pid)]
+    if stubborn:
+        names = {pid: name for name, pids in cluster.pids.items()
+                 for pid in (pids if isinstance(pids, list) else [pids])}
+        print(f"not stopped {STOP_TIMEOUT:.0f} s after SIGTERM, killed: "
+              + ", ".join(f"{names.get(pid, '?')} ({pid})" for pid in stubborn), file=sys.stderr)
+        for pid in stubborn:
             _signal(pid, signal.SIGKILL)
+        _wait_gone(stubborn, 10.0)
     return running
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(services.alive(pid) for pid in pids):
+        time.sleep(0.1)
 
 
 def _signal(pid: int, sig: int) -> None:
