@@ -217,17 +217,17 @@ class Engine(Lifecycle):
 
     def tile(self, image: Image, query: TileQuery) -> bytes:
         z, i = query.tile
-        channel = self.mono_channel(image, query.render)
-        channels = None if channel is None else (channel,)  # one channel shown: the others are not read
+        channels = self.channels_read(image, query.render)
         data = self.read(image, lambda: image.pyramid.tile(z, i, channels))
         pixels = self.render_pixels(image, data, query.render, channels)
         return encode.jpeg(pixels, self._quality(query.render))
 
     @staticmethod
-    def mono_channel(image: Image, r: Render) -> int | None:
-        """The one channel (0-based) a render of a multi-channel image shows, if it shows one, and it exists."""
+    def channels_read(image: Image, r: Render) -> tuple[int, ...] | None:
+        """The channels (0-based) a render reads: the one a mono render of a multi-channel image shows (the others
+        are not read), or None for all of them."""
         n = image.geometry.nchannels
-        return r.channel - 1 if n > 1 and r.channel is not None and 1 <= r.channel <= n else None
+        return (r.channel - 1,) if n > 1 and r.channel is not None and 1 <= r.channel <= n else None
 
     def read(self, image: Image, read: Callable[[], T]) -> T:
         """`read()` of the image's pyramid; a corrupt cache entry is dropped (the next open rebuilds it)."""

@@ -70,11 +70,11 @@ class SourceFile:
     def begin_copy(self) -> mmap.mmap | None:
         """The map to copy from (end with end_copy), or None: read with pread."""
         with self._turn:
-            if self._map is None and self._mapping:
-                self._mapping = False
+            if self._map is None and self._mapping:  # the first copy: lease and map, once
                 self._map = _lease_and_map(self.fd, self.identity[0])
-                if self._map is not None:
-                    self._mapping = True
+                if self._map is None:
+                    self._mapping = False
+                else:
                     _leases.add(self)
             if self._map is None or not self._mapping:
                 return None
@@ -196,7 +196,8 @@ def _lease_and_map(fd: int, size: int) -> mmap.mmap | None:
         mapped.madvise(mmap.MADV_RANDOM)  # a tile reads a short piece of many rows: no read-ahead
         return mapped
     except (OSError, ValueError):
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
         return None
 
 

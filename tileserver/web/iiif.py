@@ -163,7 +163,7 @@ class Iiif:
         read = iiif.choose_read(plan, g.width, g.height, g.tile_size, g.levels, limits.max_tiles)
         # What the read and the output take, every channel read, checked before any pixel is read (413 past it).
         out_pixels = plan.out_w * plan.out_h * (2 if req.rotation % 90 else 1)  # an arbitrary angle grows it
-        nread = 1 if self.engine.mono_channel(image, query.render) is not None else g.nchannels
+        nread = len(self.engine.channels_read(image, query.render) or range(g.nchannels))
         self.engine.check_budget(4 * nread * ((read.x1 - read.x0) * (read.y1 - read.y0) + out_pixels), "size")
         canonical = iiif.canonical(req, plan, g.width, g.height)
         key = IiifKey(image.key, canonical, query.render)
@@ -187,8 +187,7 @@ class Iiif:
 
     def _render(self, image: Image, query: iip.Query, req: iiif.ImageRequest, plan: iiif.Plan,
                 read: iiif.Read) -> bytes:
-        channel = self.engine.mono_channel(image, query.render)
-        channels = None if channel is None else (channel,)  # a view of one channel reads that one only
+        channels = self.engine.channels_read(image, query.render)
         data = image.pyramid.region(read.z, read.x0, read.y0, read.x1, read.y1, channels)
         data = iiif.resample(data, read.box, plan.out_w, plan.out_h)
         pixels = iiif.finish(self.engine.render_pixels(image, data, query.render, channels), req)
