@@ -293,10 +293,13 @@ def test_browser_searches_lists_extensions_and_picks_for_compare(browse_server, 
     x, y = turned_point(page, 50, 50)
     page.mouse.move(x + 1, y)
     page.mouse.move(x, y)
-    page.wait_for_function("() => document.querySelector('.ts-row-second').dataset.values"
-                           " && document.querySelector('.ts-row-cursor').dataset.x")
-    second = page.evaluate("() => ({...document.querySelector('.ts-row-second').dataset})")
-    first = readout(page, "cursor")["data"]
+    # Both rows read at the one moment they are both filled: a later read could find the cursor row cleared by
+    # the map's mouseout as the corners slide under the mouse.
+    rows = page.wait_for_function(
+        "() => { const s = document.querySelector('.ts-row-second').dataset,"
+        " c = document.querySelector('.ts-row-cursor').dataset;"
+        " return s.values && s.x && c.x ? {second: {...s}, first: {...c}} : null; }").json_value()
+    first, second = rows["first"], rows["second"]
     # Through the sky: the second image is 0.0005 degrees east, i.e. about 16 pixels to the left at this scale.
     w1, w2 = WCS(tan_header(100, 100)), WCS({**tan_header(100, 100), "CRVAL1": 150.0005})
     ra, dec = w2.all_pix2world([[float(first["x"]), float(first["y"])]], 1)[0]
