@@ -88,6 +88,29 @@ def test_info_and_tiles_before_the_build_then_final_tiles_with_new_etags(client_
         "level0.f32", "level1.f32"]  # the cache holds the reduced levels only
 
 
+def test_a_client_holding_the_preview_tag_does_not_make_every_tile_stat_the_source(client_for, make_fits, gate,
+                                                                                 monkeypatch):
+    """A client that opened the image during its build holds the preview's cache tag (V=) until it reloads; that
+    tag names the version served, so its tiles are answered from the path's resolution like any other, while a tag
+    of another version has the file looked at again at once."""
+    make_fits("a.fits", width=WIDTH, height=HEIGHT)
+    client = client_for()
+    tag = info(client)["cache_tag"]
+    gate.unlink()
+    final_info(client)
+    engine = client.app.state.engine
+    looked = []
+    key_for = engine.key_for
+    monkeypatch.setattr(engine, "key_for", lambda query: looked.append(query) or key_for(query))
+    for i in range(6):
+        tile(client, TOP, i, extra=f"&V={tag}")
+    assert len(looked) <= 1  # at most the resolution's expiry (KEY_TTL) in between
+    looked.clear()
+    for i in range(6):
+        tile(client, TOP, i, extra="&V=0123456789abcdef01234567-preview")
+    assert len(looked) == 6
+
+
 @pytest.fixture(params=["pread", "leased map"])
 def reads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Full-resolution windows read with a pread per row, or copied from a map under a read lease (as a server

@@ -104,8 +104,10 @@ class Api:
         fif = (query.fif, query.selector)
         now = time.monotonic()
         checked = self._keys.get(fif)
-        # A V= naming another cache tag comes from a client told of a rewrite (websocket): stat the file now.
-        if checked is None or now - checked[0] >= KEY_TTL or (query.version and query.version != checked[1]):
+        # A V= naming another cache tag comes from a client told of a rewrite (websocket): stat the file now. The
+        # tag of this version's preview (given while it builds, kept by a client that has not reloaded) is not one.
+        if checked is None or now - checked[0] >= KEY_TTL or (
+                query.version and query.version.removesuffix(PREVIEW_TAG) != checked[1]):
             _, key = engine.key_for(query)
             if len(self._keys) >= MAX_PATHS:
                 self._keys.clear()
