@@ -275,14 +275,14 @@ class Engine(Lifecycle):
             lo, hi = cuts[c]
             pixels = render.render_mono(plane, lo, hi, colormap=r.colormap,
                                         histogram=image.stats[c]["histogram"], **common)
-            return render.paint_blank(pixels, np.isnan(plane), blank)
+            return render.paint_blank(pixels, lambda: np.isnan(plane), blank)
         assert channels is None, "a colour render mixes every channel"
         pixels = render.render_color(
             data, cuts, self._mix(image, r),
             saturation=s.color_saturation if r.saturation is None else r.saturation,
             histograms=[st["histogram"] for st in image.stats], **common,
         )
-        return render.paint_blank(pixels, np.isnan(data).all(axis=0), blank)
+        return render.paint_blank(pixels, lambda: np.isnan(data).all(axis=0), blank)
 
     def _mix(self, image: Image, r: Render) -> np.ndarray:
         n = image.geometry.nchannels

@@ -14,7 +14,7 @@ than one output level per step there (GAM near 5 with sqrt/log stretches), where
 import functools
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -362,10 +362,13 @@ def mix_matrix(
     return (colours / colours.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def paint_blank(pixels: np.ndarray, blank: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    """Rendered pixels with the blank ones (mask `blank`) in `colour`; grey pixels become RGB when the colour is
-    not a grey. Black, what the renderers give blanks, needs no work."""
-    if colour == (0, 0, 0) or not blank.any():
+def paint_blank(pixels: np.ndarray, blank_of: Callable[[], np.ndarray], colour: tuple[int, int, int]) -> np.ndarray:
+    """Rendered pixels with the blank ones (the mask blank_of() gives) in `colour`; grey pixels become RGB when the
+    colour is not a grey. Black, what the renderers give blanks, needs no work, not even the mask."""
+    if colour == (0, 0, 0):
+        return pixels
+    blank = blank_of()
+    if not blank.any():
         return pixels
     if pixels.ndim == 2 and len(set(colour)) == 1:
         pixels[blank] = colour[0]

@@ -231,6 +231,9 @@ class DirectPixels:
         if not len(rows) or not ncols:
             return out
         page, band = divmod(channel, self.bands)
+        if step == 1 and len(self.pages[page]) == 1 and self._from_map(page, band, y0, x0, xstep, out):
+            self.file.check()
+            return out
         pixel = self.bands * self.dtype.itemsize
         span = (ncols - 1) * xstep + 1  # stored pixels x0 <= x < x0 + span are read, every xstep-th kept
         batch = min(len(rows), max(1, BATCH_BYTES // (span * pixel)))
@@ -281,8 +284,6 @@ class DirectPixels:
                                 for s, st in where], np.int64)
             gaps = offsets < 0
         fd = file.fd
-        if rows.step == 1 and len(strips) == 1 and not gaps.any() and self._copy(offsets, raw):  # full resolution
-            return False
         if not gaps.any():  # a pread per row, joined: half the cost of preadv into slices of the buffer
             data = b"".join([os.pread(fd, width, offset) for offset in offsets.tolist()])
             if len(data) != raw.size:
@@ -296,25 +297,29 @@ class DirectPixels:
                 raise SourceChanged(CHANGED)
         return False
 
-    def _copy(self, offsets: np.ndarray, raw: np.ndarray) -> bool:
-        """Copy rows at evenly spaced offsets (a FITS plane's, either way up) from the file's map into raw; False
-        without a map (then read them with pread)."""
+    def _from_map(self, page: int, band: int, y0: int, x0: int, xstep: int, out: np.ndarray) -> bool:
+        """Convert the full-resolution rows y0 <= y < y0 + len(out) of a one-strip page (a FITS plane), every
+        xstep-th column from x0, straight from the file's map into out: no buffer between; False without a map (or
+        for rows outside the strip), then read them with pread."""
+        n, ncols = out.shape
+        strip = self.pages[page][0]
+        lowest = self.height - y0 - n if self.bottom_up else y0  # the first stored row of the window
+        if lowest < strip.first or lowest + n > strip.stop:
+            return False
         mapped = self.file.begin_copy()
         if mapped is None:
             return False
         try:
-            n, width = raw.shape
-            first, last = int(offsets.min()), int(offsets.max())
-            if last + width > len(mapped):
+            pixel = self.bands * self.dtype.itemsize
+            start = strip.offset + (lowest - strip.first) * self.row_bytes + x0 * pixel + band * self.dtype.itemsize
+            if start + (n - 1) * self.row_bytes + (ncols - 1) * xstep * pixel + self.dtype.itemsize > len(mapped):
                 return False
-            stride = (last - first) // (n - 1) if n > 1 else 0
-            rows = np.frombuffer(mapped, np.uint8, last - first + width, first)
-            try:  # no view of the map may outlive the copy: a lease break closes the map
-                lowest_first = np.lib.stride_tricks.as_strided(rows, (n, width), (stride, 1))
-                raw[:] = lowest_first if offsets[0] == first else lowest_first[::-1]
-                del lowest_first
+            # No view of the map may outlive the conversion: a lease break closes the map.
+            stored = np.ndarray((n, ncols), self.dtype, mapped, start, (self.row_bytes, xstep * pixel))
+            try:
+                self.convert(stored[::-1] if self.bottom_up else stored, out)
             finally:
-                del rows
+                del stored
             return True
         finally:
             self.file.end_copy()

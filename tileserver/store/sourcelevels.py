@@ -71,7 +71,8 @@ class SourceLevels:
         w, h = g.level_size(z)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise InvalidParameter("region outside the image", "RGN")
-        return np.stack([self._block(z, c, x0, y0, x1, y1) for c in channels_of(g, channels)])
+        blocks = [self._block(z, c, x0, y0, x1, y1) for c in channels_of(g, channels)]
+        return blocks[0][None] if len(blocks) == 1 else np.stack(blocks)  # one channel: no copy
 
     def tile(self, z: int, i: int, channels: Channels = None) -> np.ndarray:
         x0, y0, w, h = self.geometry.tile_box(z, i)

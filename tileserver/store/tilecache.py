@@ -38,13 +38,22 @@ class CachedTile:
     data: bytes
 
 
+_CONTAINERS = (tuple, list, frozenset, set)
+_FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each dataclass met (a handful of key classes)
+
+
 def deep_size(obj: object) -> int:
     """Bytes held by a key: its object and, through dataclass fields, tuples and frozensets, all it refers to."""
     size = -(-sys.getsizeof(obj) // 16) * 16  # as allocated: in multiples of 16 bytes
-    if is_dataclass(obj) and not isinstance(obj, type):
-        size += sum(deep_size(getattr(obj, f.name)) for f in fields(obj))
-    elif isinstance(obj, (tuple, list, frozenset, set)):
-        size += sum(deep_size(item) for item in obj)
+    kind = type(obj)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = tuple(f.name for f in fields(obj)) if is_dataclass(obj) and not isinstance(obj, type) else ()
+        _FIELDS[kind] = names
+    if names:
+        size += sum([deep_size(getattr(obj, name)) for name in names])
+    elif isinstance(obj, _CONTAINERS):
+        size += sum([deep_size(item) for item in obj])
     return size
 
 
