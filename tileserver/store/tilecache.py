@@ -38,23 +38,35 @@ class CachedTile:
     data: bytes
 
 
+_ATOMS = (type(None), bool, int, float, str, bytes)
 _CONTAINERS = (tuple, list, frozenset, set)
 _FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each dataclass met (a handful of key classes)
 
 
 def deep_size(obj: object) -> int:
     """Bytes held by a key: its object and, through dataclass fields, tuples and frozensets, all it refers to."""
-    size = -(-sys.getsizeof(obj) // 16) * 16  # as allocated: in multiples of 16 bytes
-    kind = type(obj)
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = tuple(f.name for f in fields(obj)) if is_dataclass(obj) and not isinstance(obj, type) else ()
-        _FIELDS[kind] = names
-    if names:
-        size += sum([deep_size(getattr(obj, name)) for name in names])
-    elif isinstance(obj, _CONTAINERS):
-        size += sum([deep_size(item) for item in obj])
-    return size
+    total = 0
+    todo = [obj]
+    while todo:
+        item = todo.pop()
+        total += -(-sys.getsizeof(item) // 16) * 16  # as allocated: in multiples of 16 bytes
+        kind = type(item)
+        if kind in _ATOMS:
+            continue
+        names = _FIELDS.get(kind)
+        if names is None:
+            names = _FIELDS[kind] = _field_names(item)
+        if names:
+            todo.extend([getattr(item, name) for name in names])
+        elif isinstance(item, _CONTAINERS):
+            todo.extend(item)
+    return total
+
+
+def _field_names(obj: object) -> tuple[str, ...]:
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return tuple(f.name for f in fields(obj))
+    return ()
 
 
 def entry_size(key_bytes: int, tile: CachedTile) -> int:
