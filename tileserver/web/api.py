@@ -6,7 +6,7 @@ import asyncio
 import functools
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -80,7 +80,8 @@ class Api:
             return HTMLResponse(BANNER.format(version=__version__))
         if len(raw) > engine.settings.max_query_length:
             raise InvalidParameter(f"the query is longer than {engine.settings.max_query_length} bytes", "query")
-        query = iip.parse(request.query_params.multi_items(), access.user_of(request.scope))
+        # The items as starlette's query_params has them (latin-1, blanks kept), without building its multidict.
+        query = iip.parse(parse_qsl(raw.decode("latin-1"), keep_blank_values=True), access.user_of(request.scope))
         engine.authorize(query.fif, query.user)  # _open() may answer from its memory of paths without locate()
         image = await self._open(query)
         try:
