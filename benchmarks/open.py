@@ -4,7 +4,8 @@ For generated images (float32 FITS of 1 GiB and 4 GiB, a 16-bit TIFF, a RICE til
 cache folder so that the server has never seen it: the time to INFO, to the z=0 tile, to a full-resolution tile
 (the centre one), until the build is final (INFO's cache tag loses its preview mark, or INFO answers at all when the
 server builds before answering), the disk cache's bytes per pixel and the peak RSS of the server's process tree
-(sampled every 10 ms). VisiOmatic's recorded figures are printed beside them.
+(sampled every 10 ms), and the write floor: the time this machine takes to write as many bytes as the cache holds
+to a new file (a build cannot be final sooner). VisiOmatic's recorded figures are printed beside them.
 
 The source is read once before each run (as a user's freshly written or recently opened file would be), so the
 figures are those of a source in the page cache; --cold evicts the file from the page cache first
@@ -154,11 +155,30 @@ def measure(data: Path, name: str, width: int, workers: int, cold: bool, scratch
         time.sleep(0.2)
         peak = rss.stop()
         pixels = info["full_size"][0] * info["full_size"][1] * info["channels"]
+        written = cache_bytes(cache)
         return {"info": t_info, "z0": t_z0, "full": t_full, "final": t_final,
-                "bpp": cache_bytes(cache) / pixels, "rss": peak / 2**20}
+                "bpp": written / pixels, "rss": peak / 2**20, "written": written}
     finally:
         stop_server(proc)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def write_floor(folder: Path, nbytes: int) -> float:
+    """Seconds to write nbytes to a new file in `folder` (buffered, no fsync, as a build writes): the least a build
+    that writes as much can take on this machine. Where the host of a virtual machine takes back the memory it sees
+    free, most of it is the kernel taking fresh pages for the page cache; the pages a run has just freed are quick
+    to take again, so this waits a few seconds first, as the first build of an image finds them."""
+    time.sleep(5)
+    path = folder / "write-floor.tmp"
+    block = bytes(4 << 20)
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        for _ in range(nbytes // len(block)):
+            f.write(block)
+        f.write(block[:nbytes % len(block)])
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return seconds
 
 
 def disk_bandwidth(path: Path) -> str:
@@ -187,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"generating {label} ...", file=sys.stderr, flush=True)
                 write(data / name)
             result = measure(data, name, 0, args.workers, args.cold, args.dir)
+            result["floor"] = write_floor(args.dir, result["written"])
             rows.append((label, result))
             print(f"{label}: {result}", file=sys.stderr, flush=True)
         bandwidth = disk_bandwidth(next(data / v[0] for v in chosen.values()))
@@ -196,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nopen of never-seen images, real server ({args.workers} worker(s)), source "
           f"{'evicted from' if args.cold else 'in'} the page cache, {os.cpu_count()} cores")
     print(f"{'image':<24} {'INFO s':>7} {'z=0 s':>7} {'full-res s':>10} {'final s':>8} {'cache B/px':>10} "
-          f"{'peak RSS MB':>11}")
+          f"{'peak RSS MB':>11} {'write floor s':>13}")
     for label, r in rows:
         print(f"{label:<24} {r['info']:>7.2f} {r['z0']:>7.2f} {r['full']:>10.2f} {r['final']:>8.2f} "
-              f"{r['bpp']:>10.2f} {r['rss']:>11.0f}")
+              f"{r['bpp']:>10.2f} {r['rss']:>11.0f} {r['floor']:>13.2f}")
+    print("write floor: writing the cache's bytes to a new file on the same disk, buffered, after 5 s idle")
     print(VISIOMATIC)
     print(f"disk read bandwidth (dd, O_DIRECT, 1 GiB): {bandwidth}")
     return 0

@@ -92,6 +92,7 @@ def get(url: str, timeout: float = 300) -> bytes:
 def start_server(data_dir: Path, cache_dir: Path, port: int, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TILESERVER_")}
     env["XDG_CONFIG_HOME"] = str(cache_dir.parent / "config")  # no user config file
+    (cache_dir.parent / "config").mkdir(parents=True, exist_ok=True)  # (astropy warns of a missing one)
     args = [sys.executable, "-m", "tileserver", "--no-browser", "--data-dir", str(data_dir), "--cache-dir",
             str(cache_dir), "--port", str(port), "--workers", str(workers)]
     proc = subprocess.Popen(args, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)

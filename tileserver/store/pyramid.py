@@ -2,14 +2,11 @@
 
 Layout of one level file: channel after channel; inside a channel, the level's rows of tiles, top to bottom; inside
 a row of tiles of height h, the tiles left to right, each one (h, w) float32, contiguous. So a tile of one channel
-is one read, nothing is padded, and the offset of any tile follows from the geometry alone. The full-resolution
-level keeps every pixel at float32 precision and serves values, profiles and cutouts too: there is no second copy
-of the image. Channels are stored apart so that a cube is built, and shown, one channel at a time.
-
-Level sizes are floor(size / 2^k), as in IIP and VisiOmatic; z = 0 is the coarsest level, z = levels-1 the full
-resolution.
+is one read, nothing is padded, and the offset of any tile follows from the geometry alone. Channels are stored
+apart so that a cube is built, and shown, one channel at a time. Level sizes are floor(size / 2^k), as in IIP and
+VisiOmatic; z = 0 is the coarsest level, z = levels-1 the full resolution (stored only for a source that cannot be
+read in place: see sourcelevels.py).
 """
-
 from __future__ import annotations
 
 import os
@@ -221,9 +218,12 @@ class _Level:
         if self.held is None and self.y < self.height:
             self.held = rows
             return None
-        pair = rows if self.held is None else np.concatenate((self.held, rows))
-        self.held = None
-        return bin2(pair, self.height > 1)
+        held, self.held, both = self.held, None, self.height > 1
+        if held is None or held.shape[0] % 2:  # alone, or an odd tile size: blocks straddle the two rows of tiles
+            return bin2(rows if held is None else np.concatenate((held, rows)), both)
+        # Each row of tiles binned on its own: the same blocks, without a copy of the pair (32 MB at the second
+        # level of a 32768-wide image).
+        return np.concatenate((bin2(held, both), bin2(rows, both)))
 
 
 def build(
