@@ -177,7 +177,8 @@ def _level_index(x: np.ndarray, lo: float, hi: float, contrast: float, brightnes
     """int32 index into a level table: v = k/(_LEVELS-1) at k + 1 (rounded), NaN at _NAN_SLOT."""
     values = _cut(x, lo, hi, contrast, brightness, _LEVELS - 1, 1.5, _scratch("levels", x.shape, np.float32))
     np.clip(values, 1.5, _LEVELS + 0.5, out=values)
-    np.copyto(values, _NAN_SLOT, where=np.isnan(values, out=_scratch("nan", x.shape, np.bool_)))
+    if np.isnan(values.min()):  # min() propagates NaN: one pass finds whether any, two more place them
+        np.copyto(values, _NAN_SLOT, where=np.isnan(values, out=_scratch("nan", x.shape, np.bool_)))
     return _as_int32(values)
 
 

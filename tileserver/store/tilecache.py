@@ -38,28 +38,31 @@ class CachedTile:
     data: bytes
 
 
-_ATOMS = (type(None), bool, int, float, str, bytes)
+_ATOMS = frozenset({type(None), bool, int, float, str, bytes})
 _CONTAINERS = (tuple, list, frozenset, set)
 _FIELDS: dict[type, tuple[str, ...]] = {}  # the field names of each dataclass met (a handful of key classes)
 
 
 def deep_size(obj: object) -> int:
     """Bytes held by a key: its object and, through dataclass fields, tuples and frozensets, all it refers to."""
+    size = sys.getsizeof
     total = 0
     todo = [obj]
     while todo:
         item = todo.pop()
-        total += -(-sys.getsizeof(item) // 16) * 16  # as allocated: in multiples of 16 bytes
+        total += -(-size(item) // 16) * 16  # as allocated: in multiples of 16 bytes
         kind = type(item)
         if kind in _ATOMS:
             continue
         names = _FIELDS.get(kind)
         if names is None:
             names = _FIELDS[kind] = _field_names(item)
-        if names:
-            todo.extend([getattr(item, name) for name in names])
-        elif isinstance(item, _CONTAINERS):
-            todo.extend(item)
+        parts = [getattr(item, name) for name in names] if names else item if isinstance(item, _CONTAINERS) else ()
+        for part in parts:  # atoms counted here, the rest walked
+            if type(part) in _ATOMS:
+                total += -(-size(part) // 16) * 16
+            else:
+                todo.append(part)
     return total
 
 
