@@ -158,16 +158,18 @@ def measure(data: Path, name: str, width: int, workers: int, cold: bool, scratch
         written = cache_bytes(cache)
         return {"info": t_info, "z0": t_z0, "full": t_full, "final": t_final,
                 "bpp": written / pixels, "rss": peak / 2**20, "written": written}
+    except BaseException:
+        shutil.rmtree(cache, ignore_errors=True)
+        raise
     finally:
         stop_server(proc)
-        shutil.rmtree(cache, ignore_errors=True)
 
 
 def write_floor(folder: Path, nbytes: int) -> float:
     """Seconds to write nbytes to a new file in `folder` (buffered, no fsync, as a build writes): the least a build
     that writes as much can take on this machine. Where the host of a virtual machine takes back the memory it sees
-    free, most of it is the kernel taking fresh pages for the page cache; the pages a run has just freed are quick
-    to take again, so this waits a few seconds first, as the first build of an image finds them."""
+    free, most of it is the kernel taking fresh pages for the page cache. Pages just freed are quick to take again:
+    this runs while the run's cache entry still holds its pages, a few seconds after the server stopped."""
     time.sleep(5)
     path = folder / "write-floor.tmp"
     block = bytes(4 << 20)
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 write(data / name)
             result = measure(data, name, 0, args.workers, args.cold, args.dir)
             result["floor"] = write_floor(args.dir, result["written"])
+            shutil.rmtree(args.dir / f"cache-{name}", ignore_errors=True)
             rows.append((label, result))
             print(f"{label}: {result}", file=sys.stderr, flush=True)
         bandwidth = disk_bandwidth(next(data / v[0] for v in chosen.values()))
@@ -221,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, r in rows:
         print(f"{label:<24} {r['info']:>7.2f} {r['z0']:>7.2f} {r['full']:>10.2f} {r['final']:>8.2f} "
               f"{r['bpp']:>10.2f} {r['rss']:>11.0f} {r['floor']:>13.2f}")
-    print("write floor: writing the cache's bytes to a new file on the same disk, buffered, after 5 s idle")
+    print("write floor: writing the cache's bytes to a new file on the same disk, buffered, before the cache is freed")
     print(VISIOMATIC)
     print(f"disk read bandwidth (dd, O_DIRECT, 1 GiB): {bandwidth}")
     return 0
