@@ -129,6 +129,53 @@ def mapped_by_us(path: Path) -> bool:
     return str(path) in Path("/proc/self/maps").read_text()
 
 
+def write_source(path: Path) -> None:
+    """A 500 x 300 source with random values: RGB or 16-bit TIFF in strips, or a 16-bit FITS with BSCALE, BZERO
+    and BLANK."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    if path.name == "rgb.tif":
+        Image.fromarray(rng.integers(0, 256, (300, 500, 3), dtype=np.uint8)).save(path)
+    elif path.name == "grey16.tif":
+        Image.fromarray(rng.integers(0, 65536, (300, 500), dtype=np.uint16)).save(path)
+    else:
+        data = rng.integers(-29999, 30000, (300, 500)).astype(np.int16)
+        data[::7, ::5] = -30000  # blank
+        hdu = fits.PrimaryHDU(data)
+        hdu.header.update(BSCALE=2.0, BZERO=10.0, BLANK=-30000)
+        hdu.writeto(path)
+
+
+@pytest.mark.parametrize("name", ["rgb.tif", "grey16.tif", "scaled.fits"])
+def test_windows_copied_from_the_leased_map_are_the_values_pread_gives(tmp_path, monkeypatch, name):
+    """Full-resolution windows (every column, or every xstep-th) of each channel, copied from the leased map (the
+    rows as stored, then converted), equal those read with a pread per row."""
+    from tileserver.images import open_image
+
+    path = tmp_path / name
+    write_source(path)
+    previous = signal.getsignal(signal.SIGIO)
+    monkeypatch.setattr(direct._leases, "enabled", False)
+    assert direct.watch_leases()
+    mapped = open_image(path, None, 2**40)
+    monkeypatch.setattr(direct._leases, "enabled", False)  # sources opened from now on read with pread
+    read = open_image(path, None, 2**40)
+    try:
+        assert mapped.direct is not None and read.direct is not None
+        for channel in range(mapped.nchannels):
+            for y0, y1, x0, x1, xstep in [(0, 300, 0, 500, 1), (17, 273, 31, 287, 1), (100, 300, 250, 500, 3)]:
+                window = mapped.direct.window(channel, y0, y1, x0, x1, 1, xstep)
+                assert np.array_equal(window, read.direct.window(channel, y0, y1, x0, x1, 1, xstep), equal_nan=True)
+        assert mapped_by_us(path) and mapped.nchannels == (3 if name == "rgb.tif" else 1)
+        if name == "scaled.fits":
+            assert np.isnan(window).any()  # BLANK, through the map too
+    finally:
+        mapped.close()
+        read.close()
+        signal.signal(signal.SIGIO, previous)
+
+
 @pytest.mark.parametrize("bitpix", [8, 16, 32, 64, -32, -64])
 def test_values_profiles_and_cutouts_are_the_source_exactly(client_for, make_fits, data_dir, gate, bitpix, reads):
     rng = np.random.default_rng(bitpix + 100)
