@@ -241,7 +241,8 @@ def test_store_unreachable_503_while_the_tier_serves(cluster: Cluster) -> None:
         key, secret = saved.env["AWS_ACCESS_KEY_ID"], saved.env["AWS_SECRET_ACCESS_KEY"]
         new = services.start_store(cluster.state, saved.ports["store"], key, secret)
         cluster.replace_pid("store", saved.pids["store"], new)
-    assert tile(node, name, 1, 1).status_code == 200
+    # The restarted store may need a moment before it answers (each 503 meanwhile says when to retry).
+    wait_for(lambda: tile(node, name, 1, 1).status_code == 200, "the tile once the store is back", timeout=60)
     cluster.key_of(IMAGES[3], node)  # built once the store is back: the node tries again
     assert tile(node, IMAGES[3], 0, 0).status_code == 200
 
