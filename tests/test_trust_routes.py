@@ -35,25 +35,25 @@ TAN = {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 64.5, "CRPIX2": 64.
 
 # -- cost follows channels, on every route that reads pixels --------------------------------------------------------
 
-def test_region_statistics_count_channels_as_the_api_does(client_for, cube256):
-    client = client_for(tile_size=64, max_region_tile_count=300)
+def test_a_tool_on_one_channel_of_a_cube_reads_that_channel_alone(client_for, cube256, data_dir):
+    """Region statistics, the pixel table and contours measure the channel shown (CHAN): they read it alone, so a
+    256-channel cube costs what one image does, where a region of /api (every channel) is refused. The limits still
+    count that channel's tiles and bytes."""
+    cube = fits.getdata(data_dir / cube256)
+    client = client_for(tile_size=64, max_region_tile_count=4, max_request_bytes=2**20)
     api = client.get("/api", params={"FIF": cube256, "RGN": "1,1:128,128", "CVT": "fits"})
     assert api.status_code == 413  # 4 tiles x 256 channels
-    r = client.get("/analysis/stats", params={"FIF": cube256, "shape": "box:1,1,128,128"})
-    assert_clean_4xx(r, 413)
-    assert "channel" in detail(r)["msg"]
-    assert client.get("/analysis/stats", params={"FIF": cube256, "shape": "box:1,1,32,32"}).status_code == 200
-    assert client.get("/analysis/pixels", params={"FIF": cube256, "x": "5", "y": "5"}).status_code == 200
-
-
-def test_contours_of_a_cube_are_traced_within_the_budget(client_for, cube256):
-    """The finest level of all 256 channels is 32 MB: over a 16 MB budget the contours come from a coarser one."""
-    client = client_for(tile_size=64, max_request_bytes=16 * 2**20)
-    r = client.get("/analysis/contours", params={"FIF": cube256, "levels": "100"})
+    r = client.get("/analysis/stats", params={"FIF": cube256, "shape": "box:1,1,128,128", "CHAN": "200"})
     assert r.status_code == 200, r.text
-    assert r.json()["binning"] == 2
-    tight = client_for(tile_size=64, max_request_bytes=2**20)  # not even the coarsest level fits
-    assert_clean_4xx(tight.get("/analysis/contours", params={"FIF": cube256, "levels": "100"}), 413)
+    assert r.json()["channel"] == 200 and r.json()["mean"] == pytest.approx(float(cube[199].mean()), rel=1e-5)
+    table = client.get("/analysis/pixels", params={"FIF": cube256, "x": "5", "y": "7", "r": "1", "CHAN": "37"})
+    assert table.status_code == 200, table.text
+    assert table.json()["values"][1][1] == pytest.approx(float(cube[36, 6, 4]))  # FITS x 5, y 7: row 6, column 4
+    lines = client.get("/analysis/contours", params={"FIF": cube256, "levels": "100", "CHAN": "256"})
+    assert lines.status_code == 200 and lines.json()["binning"] == 1  # the full resolution of one channel: 64 kB
+    fewer = client_for(tile_size=64, max_region_tile_count=3)
+    assert_clean_4xx(fewer.get("/analysis/stats", params={"FIF": cube256, "shape": "box:1,1,128,128"}), 413)
+    assert fewer.get("/analysis/stats", params={"FIF": cube256, "shape": "box:1,1,64,64"}).status_code == 200
 
 
 def test_iiif_answers_of_a_cube_shrink_with_its_channels(client_for, cube256, make_fits):

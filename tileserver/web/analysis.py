@@ -71,13 +71,14 @@ def _fits_rows(engine: Engine, image: Image, c: int, box: tuple[int, int, int, i
     x1, y1, x2, y2 = box
     ts = g.tile_size
     tiles = ((x2 - 1) // ts - (x1 - 1) // ts + 1) * ((g.height - y1) // ts - (g.height - y2) // ts + 1)
-    # Every channel of each tile is read: the limits count tile planes and bytes, as the API's regions do.
-    if tiles * g.nchannels > engine.settings.max_region_tile_count:
-        raise TooLarge(f"the shape covers {tiles} full-resolution tiles x {g.nchannels} channel(s), over the limit "
-                       f"of {engine.settings.max_region_tile_count} tile planes", "shape")
-    engine.check_budget(2 * 4 * g.nchannels * (x2 - x1 + 1) * (y2 - y1 + 1), "shape")
-    data = image.pyramid.region(g.levels - 1, x1 - 1, g.height - y2, x2, g.height - y1 + 1)
-    return data[c, ::-1]
+    # Channel c alone is read (and checked against its own checksums): a tool on one channel of a cube costs what
+    # it does on a single image. The limits count its tile planes and bytes, as the API's regions do.
+    if tiles > engine.settings.max_region_tile_count:
+        raise TooLarge(f"the shape covers {tiles} full-resolution tiles, over the limit of "
+                       f"{engine.settings.max_region_tile_count}", "shape")
+    engine.check_budget(2 * 4 * (x2 - x1 + 1) * (y2 - y1 + 1), "shape")
+    data = image.pyramid.region(g.levels - 1, x1 - 1, g.height - y2, x2, g.height - y1 + 1, (c,))
+    return data[0, ::-1]
 
 
 def _headers(engine: Engine, path: Path) -> list[dict]:
@@ -106,7 +107,7 @@ async def stats(request: Request) -> Response:
     if box is None:
         raise InvalidParameter("the shape holds no pixel of the image", "shape")
     pixels = (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
-    engine.check_budget(pixels * (4 * g.nchannels + analysis.STATS_BYTES_PER_PIXEL), "shape")
+    engine.check_budget(pixels * (4 + analysis.STATS_BYTES_PER_PIXEL), "shape")
     if shape.kind == "polygon" and pixels * (len(shape.numbers) // 2) > analysis.MAX_POLYGON_WORK:
         raise TooLarge(f"a polygon of {len(shape.numbers) // 2} corners over {pixels} pixels is too costly to "
                        "measure: use fewer corners or a smaller polygon", "shape")
@@ -121,14 +122,13 @@ async def stats(request: Request) -> Response:
 
 def _level_bytes(image: Image, z: int) -> int:
     w, h = image.geometry.level_size(z)
-    return 2 * 4 * image.geometry.nchannels * w * h  # the level read, all channels, and one channel's copies
+    return 2 * 4 * w * h  # the level read, one channel, and its copies
 
 
 def _level_cost(engine: Engine, image: Image, z: int) -> int:
-    """How far reading all of level z is over the limits (tile planes, memory): 0 when within them."""
-    g = image.geometry
-    columns, rows = g.grid(z)
-    over_planes = columns * rows * g.nchannels - engine.settings.max_region_tile_count
+    """How far reading all of level z, one channel, is over the limits (tile planes, memory): 0 when within them."""
+    columns, rows = image.geometry.grid(z)
+    over_planes = columns * rows - engine.settings.max_region_tile_count
     return max(0, over_planes) + max(0, _level_bytes(image, z) - engine.settings.max_request_bytes)
 
 
@@ -139,16 +139,15 @@ async def contours(request: Request) -> Response:
     g = image.geometry
     z = g.levels - 1
     while z > 0 and (max(g.level_size(z)) > CONTOUR_SIDE or _level_cost(engine, image, z) > 0):
-        z -= 1  # coarser until the level is small enough, in pixels and in tile planes and bytes of all channels
+        z -= 1  # coarser until the level is small enough, in pixels and in tile planes and bytes
     if _level_cost(engine, image, z) > 0:
-        engine.check_budget(_level_bytes(image, z), "CHAN")
-        raise TooLarge(f"the image has too many channels ({g.nchannels}) for contours within the server's limits",
-                       "CHAN")
+        engine.check_budget(_level_bytes(image, z), "levels")
+        raise TooLarge("even the coarsest level of the image is over the server's limits for contours", "levels")
     p = 2 ** (g.levels - 1 - z)  # full-resolution pixels per level pixel
     w, h = g.level_size(z)
 
     def trace() -> list[dict]:
-        data = image.pyramid.region(z, 0, 0, w, h)[c]
+        data = image.pyramid.region(z, 0, 0, w, h, (c,))[0]
         # Level pixel (i, r), r from the top, is the mean of full-resolution pixels i*p.., r*p.. from the top.
         origin = ((p + 1) / 2, g.height - (p - 1) / 2)
         return analysis.contour_paths(data, levels, origin, (p, -p), MAX_CONTOUR_POINTS)
@@ -176,13 +175,11 @@ async def pixels(request: Request) -> Response:
 async def colorbar(request: Request) -> Response:
     engine, query, image = await _open(request)
     c = _channel(image, query)
-    n = image.geometry.nchannels
     lo, hi = engine.cuts(image, query.render)[c]
     # A ramp of data values from the low cut to the high one, rendered as the tiles are (mono, this channel).
-    data = np.zeros((n, 1, COLORBAR_WIDTH), np.float32)
-    data[c, 0] = np.linspace(lo, hi, COLORBAR_WIDTH, dtype=np.float64)
+    data = np.linspace(lo, hi, COLORBAR_WIDTH, dtype=np.float64).astype(np.float32).reshape(1, 1, -1)
     render = iip.Render(**{**vars(query.render), "channel": c + 1})
-    png = encode.image(engine.render_pixels(image, data, render), "png", 100)
+    png = encode.image(engine.render_pixels(image, data, render, (c,)), "png", 100)
     return Response(png, media_type="image/png", headers={**NO_CACHE, "X-Cuts": f"{lo:.9g},{hi:.9g}"})
 
 
