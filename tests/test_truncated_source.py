@@ -4,6 +4,7 @@ SIGBUS on a page past the new end of the file)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -183,3 +184,27 @@ def test_a_file_open_for_writing_is_read_without_a_map(live_server, data_dir):
             assert httpx.get(f"{url}&JTL={TOP},{i}", timeout=30).status_code == 200
         assert httpx.get(url + "&VAL=30,40", timeout=30).json()["values"][0] == float(data[39, 29])
         assert mapping(server_pids(server.proc.pid), path) == [] and leases(path) == []
+
+
+def test_a_file_replaced_while_it_is_being_opened_is_a_try_again(client_for, data_dir, monkeypatch):
+    """A file replaced by unlink and create is missing for a moment; caught between its pinned open and the check of
+    the version held, that is "changed, try again" (503), never an internal error (a fresh-clone run met it once,
+    under the test above)."""
+    write(data_dir / "a.fits", sky(300, 200, seed=5))
+    client = client_for()
+    engine = client.app.state.engine
+    pinned = engine.pinned
+
+    @contextlib.contextmanager
+    def replaced_meanwhile(path):
+        with pinned(path) as held:
+            path.rename(path.with_name("moved.fits"))  # the writer's unlink, before its create
+            yield held
+
+    monkeypatch.setattr(engine, "pinned", replaced_meanwhile)
+    r = client.get("/api?FIF=a.fits&INFO")
+    assert r.status_code == 503 and "changed" in r.text, r.text
+    monkeypatch.undo()
+    (data_dir / "moved.fits").rename(data_dir / "a.fits")  # the writer's create
+    assert client.get("/api?FIF=a.fits&INFO").status_code == 200
+

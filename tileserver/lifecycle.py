@@ -258,10 +258,14 @@ class Lifecycle:
                         file.close()
 
     def _open_pinned(self, path: Path, pinned: Path, file: SourceFile, query: Query) -> Image:
-        key = self.identity(path, query.selector, self.settings.tile_size)
         # The key names the version we hold open: ctime never goes back, so a file equal to ours after the key was
-        # computed was ours when it was.
-        if identity(os.stat(path)) != file.identity:
+        # computed was ours when it was. A path gone meanwhile is a file being replaced (unlink, then create).
+        try:
+            key = self.identity(path, query.selector, self.settings.tile_size)
+            changed = identity(os.stat(path)) != file.identity
+        except FileNotFoundError:
+            changed = True
+        if changed:
             raise SourceChanged("the image file changed on disk while it was being opened; try again")
         image = self.opened(key)
         if image is not None:
