@@ -7,6 +7,7 @@ apart so that a cube is built, and shown, one channel at a time. Level sizes are
 VisiOmatic; z = 0 is the coarsest level, z = levels-1 the full resolution (stored only for a source that cannot be
 read in place: see sourcelevels.py).
 """
+
 from __future__ import annotations
 
 import os

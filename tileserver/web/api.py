@@ -105,10 +105,9 @@ class Api:
         fif = (query.fif, query.selector)
         now = time.monotonic()
         checked = self._keys.get(fif)
-        # A V= naming another cache tag comes from a client told of a rewrite (websocket): stat the file now. The
-        # tag of this version's preview (given while it builds, kept by a client that has not reloaded) is not one.
+        # A V= naming another version comes from a client told of a rewrite (websocket): stat the file now.
         if checked is None or now - checked[0] >= KEY_TTL or (
-                query.version and query.version.removesuffix(PREVIEW_TAG) != checked[1]):
+                query.version and not names_version(query.version, checked[1])):
             _, key = engine.key_for(query)
             if len(self._keys) >= MAX_PATHS:
                 self._keys.clear()
@@ -175,7 +174,7 @@ class Api:
         key = TileKey(image.tag_for(z), query.tile, query.render)
         if not final:
             cache_control = PREVIEW
-        elif query.version in (image.key, image.key + PREVIEW_TAG):
+        elif query.version and names_version(query.version, image.key):
             cache_control = IMMUTABLE  # a final tile never changes under this image version
         else:
             cache_control = REVALIDATE
@@ -201,6 +200,12 @@ class Api:
             self._known_bytes += len(raw) + (deep_size(key) if key_bytes is None else key_bytes)
         self._known[raw] = KnownTile((query.fif, query.selector), key, cache_control)
         return TileResponse(tile, cache_control)
+
+
+def names_version(tag: str, key: str) -> bool:
+    """Whether a cache tag (V=) names the image version `key`: its final tag, or its preview's, which a client given
+    it during the build keeps until it reloads."""
+    return tag.removesuffix(PREVIEW_TAG) == key
 
 
 class TileResponse:
